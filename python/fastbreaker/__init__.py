@@ -1,0 +1,36 @@
+"""fastbreaker: a circuit breaker for Python services, with its state machine in Rust.
+
+The public API::
+
+    from fastbreaker import CircuitBreaker, CircuitBreakerError, CircuitState, circuit_breaker
+
+Drop-in modules for existing services: :mod:`fastbreaker.circuit_breaker`,
+:mod:`fastbreaker.external_service_client`; the health endpoint: :mod:`fastbreaker.health`;
+test helpers: :mod:`fastbreaker.testing`.
+"""
+
+from ._core import (
+    CircuitBreaker,
+    CircuitBreakerError,
+    Permit,
+    __version__,
+    get_all_circuit_breaker_statuses,
+    get_circuit_breaker,
+    get_circuit_breaker_status,
+    reset_circuit_breaker,
+)
+from ._state import CircuitState
+from .circuit_breaker import circuit_breaker
+
+__all__ = [
+    "CircuitBreaker",
+    "CircuitBreakerError",
+    "CircuitState",
+    "Permit",
+    "__version__",
+    "circuit_breaker",
+    "get_all_circuit_breaker_statuses",
+    "get_circuit_breaker",
+    "get_circuit_breaker_status",
+    "reset_circuit_breaker",
+]

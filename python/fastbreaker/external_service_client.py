@@ -1,0 +1,233 @@
+"""Drop-in for the documented ``src.external_service_client`` module: HTTP calls through
+``requests``, each service guarded by its own named circuit breaker.
+
+An existing service keeps its imports with a one-line shim, ``src/external_service_client.py``::
+
+    from fastbreaker.external_service_client import *
+
+What counts against a service: connection errors (SSL included), timeouts, broken or undecodable
+bodies, any other ``requests`` error raised while sending, and answers with a 5xx status. A 4xx
+answer is a success for the breaker (the service is up; the request was wrong) but still raises
+``requests.HTTPError``, as ``raise_for_status()`` does. The caller's own mistakes, found before
+anything is sent (a bad URL or header, a body that is not JSON-serialisable), propagate untouched
+and leave the breaker alone.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import HTTPError as Urllib3Error
+from urllib3.util import parse_url
+
+from ._core import (
+    CircuitBreaker,
+    CircuitBreakerError,
+    get_all_circuit_breaker_statuses,
+    get_circuit_breaker,
+    get_circuit_breaker_status,
+    reset_circuit_breaker,
+)
+
+__all__ = [
+    "CircuitBreakerError",
+    "get_all_circuit_breaker_statuses",
+    "get_circuit_breaker",
+    "get_circuit_breaker_status",
+    "protected_delete",
+    "protected_get",
+    "protected_head",
+    "protected_patch",
+    "protected_post",
+    "protected_put",
+    "protected_request",
+    "reset_circuit_breaker",
+]
+
+#: Seconds a protected call waits for the service when the caller gives no ``timeout``.
+DEFAULT_TIMEOUT = 30
+
+#: Connections kept open per service (more threads than this still work; the surplus connections
+#: are closed after use instead of pooled).
+POOL_SIZE = 32
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+# Arguments of requests.Request, and of Session.send (with their defaults as in Session.request).
+_REQUEST_ARGUMENTS = frozenset(
+    {"params", "data", "headers", "cookies", "files", "auth", "hooks", "json"}
+)
+_SEND_ARGUMENTS = frozenset(
+    {"timeout", "allow_redirects", "proxies", "stream", "verify", "cert"}
+)
+
+# The caller's mistakes: raised before or instead of talking to the service.
+_CALLER_MISTAKES = (
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.URLRequired,
+    requests.exceptions.InvalidJSONError,
+)
+# Everything else that can go wrong while talking to the service.
+_SERVICE_FAILURES = (requests.RequestException, Urllib3Error, OSError)
+
+_sessions: Dict[str, requests.Session] = {}
+_sessions_lock = threading.Lock()
+
+
+def service_origin(url: str) -> str:
+    """The breaker name for a URL: ``scheme://host[:port]``, host lower-cased, default port left
+    out. Raises the same ``requests`` errors as a request to that URL would (``MissingSchema``,
+    ``InvalidSchema``, ``InvalidURL``)."""
+    if not isinstance(url, (str, bytes)):
+        raise TypeError(f"url must be a str, got {type(url).__qualname__}")
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)  # MissingSchema, InvalidURL
+    parsed = parse_url(prepared.url)
+    scheme = (parsed.scheme or "").lower()
+    if scheme not in _DEFAULT_PORTS:
+        raise requests.exceptions.InvalidSchema(f"No connection adapters were found for {url!r}")
+    if not parsed.host:
+        raise requests.exceptions.InvalidURL(f"Invalid URL {url!r}: No host supplied")
+    origin = f"{scheme}://{parsed.host.lower()}"
+    if parsed.port is not None and parsed.port != _DEFAULT_PORTS[scheme]:
+        origin += f":{parsed.port}"
+    return origin
+
+
+def _session(service: str) -> requests.Session:
+    session = _sessions.get(service)
+    if session is None:
+        with _sessions_lock:
+            session = _sessions.get(service)
+            if session is None:
+                session = requests.Session()
+                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                _sessions[service] = session
+    return session
+
+
+def _breaker(
+    service: str,
+    failure_threshold: Optional[int],
+    recovery_timeout: Optional[float],
+    success_threshold: Optional[int],
+) -> CircuitBreaker:
+    options: Dict[str, Any] = {}
+    if failure_threshold is not None:
+        options["failure_threshold"] = failure_threshold
+    if recovery_timeout is not None:
+        options["recovery_timeout"] = recovery_timeout
+    if success_threshold is not None:
+        options["success_threshold"] = success_threshold
+    return get_circuit_breaker(service, **options)
+
+
+def protected_request(
+    method: str,
+    url: str,
+    *,
+    service_name: Optional[str] = None,
+    failure_threshold: Optional[int] = None,
+    recovery_timeout: Optional[float] = None,
+    success_threshold: Optional[int] = None,
+    **requests_kwargs: Any,
+) -> requests.Response:
+    """Sends an HTTP request through the circuit breaker of its service.
+
+    The service is ``service_name``, or else the URL's origin (``https://api.example.com/match``
+    is guarded by the breaker ``https://api.example.com``). The threshold options apply when the
+    service's breaker is created. ``requests_kwargs`` are those of ``requests.request``;
+    ``timeout`` defaults to :data:`DEFAULT_TIMEOUT` seconds.
+
+    Raises ``CircuitBreakerError`` without touching the network while the circuit is open, and
+    ``requests.HTTPError`` (with ``.response``) for any answer with status >= 400.
+    """
+    if not isinstance(method, str) or not method:
+        raise TypeError("method must be a non-empty str")
+    unknown = set(requests_kwargs) - _REQUEST_ARGUMENTS - _SEND_ARGUMENTS
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    origin = service_origin(url)
+    if service_name is None:
+        service_name = origin
+    elif not isinstance(service_name, str):
+        raise TypeError(f"service_name must be a str, got {type(service_name).__qualname__}")
+    session = _session(service_name)
+    method = method.upper()
+    request = requests.Request(
+        method, url, **{k: v for k, v in requests_kwargs.items() if k in _REQUEST_ARGUMENTS}
+    )
+    prepared = session.prepare_request(request)  # InvalidHeader, InvalidJSONError, ...
+    breaker = _breaker(service_name, failure_threshold, recovery_timeout, success_threshold)
+    timeout = requests_kwargs.get("timeout")
+    settings = session.merge_environment_settings(
+        prepared.url,
+        requests_kwargs.get("proxies") or {},
+        requests_kwargs.get("stream"),
+        requests_kwargs.get("verify"),
+        requests_kwargs.get("cert"),
+    )
+    send_kwargs: Dict[str, Any] = {
+        "timeout": DEFAULT_TIMEOUT if timeout is None else timeout,
+        "allow_redirects": requests_kwargs.get("allow_redirects", method != "HEAD"),
+        **settings,
+    }
+
+    permit = breaker.acquire()  # CircuitBreakerError while open: nothing is sent
+    try:
+        response = session.send(prepared, **send_kwargs)
+    except _CALLER_MISTAKES:
+        permit.record_ignored()
+        raise
+    except _SERVICE_FAILURES:
+        permit.record_failure()
+        raise
+    except BaseException:
+        permit.record_ignored()
+        raise
+    if response.status_code >= 500:
+        permit.record_failure()
+    else:
+        permit.record_success()
+    if response.status_code >= 400:
+        response.raise_for_status()
+    return response
+
+
+def protected_get(url: str, **kwargs: Any) -> requests.Response:
+    """``GET`` through the service's breaker; see :func:`protected_request`."""
+    return protected_request("GET", url, **kwargs)
+
+
+def protected_post(url: str, **kwargs: Any) -> requests.Response:
+    """``POST`` through the service's breaker; see :func:`protected_request`."""
+    return protected_request("POST", url, **kwargs)
+
+
+def protected_put(url: str, **kwargs: Any) -> requests.Response:
+    """``PUT`` through the service's breaker; see :func:`protected_request`."""
+    return protected_request("PUT", url, **kwargs)
+
+
+def protected_patch(url: str, **kwargs: Any) -> requests.Response:
+    """``PATCH`` through the service's breaker; see :func:`protected_request`."""
+    return protected_request("PATCH", url, **kwargs)
+
+
+def protected_delete(url: str, **kwargs: Any) -> requests.Response:
+    """``DELETE`` through the service's breaker; see :func:`protected_request`."""
+    return protected_request("DELETE", url, **kwargs)
+
+
+def protected_head(url: str, **kwargs: Any) -> requests.Response:
+    """``HEAD`` through the service's breaker (no redirects followed unless
+    ``allow_redirects=True``); see :func:`protected_request`."""
+    return protected_request("HEAD", url, **kwargs)

@@ -1,0 +1,90 @@
+"""The health endpoint: ``GET /health/circuit-breakers`` answers with every registered breaker's
+status as JSON, ``{"circuit_breakers": {name: status}}``.
+
+Two framework-neutral apps serve it: :func:`wsgi_app` (mount it in Flask, Django, gunicorn) and
+:func:`asgi_app` (mount it in FastAPI, Starlette, uvicorn). ``GET`` and ``HEAD`` answer 200,
+another method on that path 405 (with ``Allow``), any other path 404.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Awaitable, Callable, Dict, Iterable, List, MutableMapping, Tuple
+
+from ._core import get_all_circuit_breaker_statuses
+
+__all__ = ["HEALTH_PATH", "asgi_app", "circuit_breakers_health", "wsgi_app"]
+
+HEALTH_PATH = "/health/circuit-breakers"
+_ALLOWED = "GET, HEAD"
+
+
+def circuit_breakers_health() -> Dict[str, Dict[str, Dict[str, Any]]]:
+    """The health payload: ``{"circuit_breakers": {name: status}}``, statuses as ``get_status()``."""
+    return {"circuit_breakers": get_all_circuit_breaker_statuses()}
+
+
+def _respond(method: str, path: str) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
+    """Status code, reason, headers and body for a request (the body is dropped for HEAD)."""
+    if path.rstrip("/") != HEALTH_PATH:
+        status, reason, payload, extra = 404, "Not Found", {"error": "not found"}, []
+    elif method not in ("GET", "HEAD"):
+        status, reason = 405, "Method Not Allowed"
+        payload, extra = {"error": "method not allowed"}, [("Allow", _ALLOWED)]
+    else:
+        status, reason, payload, extra = 200, "OK", circuit_breakers_health(), []
+    body = json.dumps(payload).encode()
+    headers = [
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(body))),
+        ("Cache-Control", "no-store"),
+        *extra,
+    ]
+    return status, reason, headers, b"" if method == "HEAD" else body
+
+
+def wsgi_app(
+    environ: Dict[str, Any], start_response: Callable[..., Any]
+) -> Iterable[bytes]:
+    """WSGI application serving the health endpoint."""
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    # The full path, wherever the app is mounted (SCRIPT_NAME is the mount point).
+    path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+    status, reason, headers, body = _respond(method, path or "/")
+    start_response(f"{status} {reason}", headers)
+    return [body]
+
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+
+
+async def asgi_app(
+    scope: Scope,
+    receive: Callable[[], Awaitable[Message]],
+    send: Callable[[Message], Awaitable[None]],
+) -> None:
+    """ASGI application serving the health endpoint (HTTP, plus the lifespan protocol)."""
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    if scope["type"] != "http":
+        raise ValueError(f"asgi_app serves HTTP only, got a {scope['type']!r} scope")
+    # Servers and frameworks disagree on whether `path` includes the mount point (`root_path`).
+    root_path, path = scope.get("root_path", ""), scope["path"]
+    if not path.startswith(root_path):
+        path = root_path + path
+    status, _reason, headers, body = _respond(scope.get("method", "GET").upper(), path)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1053 @@
+//! The Python face of the state machine: argument checking, calling the protected function, turning
+//! outcomes into [`Outcome`]s and rejections into `CircuitBreakerError`, logging transitions.
+//!
+//! The rule everywhere: the breaker's lock lives inside [`Breaker`] and is released before any
+//! method here returns to code that may run Python (the protected function, `isinstance` checks,
+//! logging, allocating Python objects).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyFunction, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::{intern, PyTraverseError, PyVisit};
+
+use crate::breaker::{Admission, Breaker, Config, Outcome, Rejection, State, Ticket, Transition};
+use crate::clock::{nanos_from_seconds, seconds_from_nanos, ManualClockError, ProcessClock};
+use crate::registry::{Entry, Registry};
+
+pyo3::create_exception!(
+    fastbreaker,
+    CircuitBreakerError,
+    PyException,
+    "Raised instead of calling the protected function while the circuit is open (or while every \
+     half-open trial slot is taken). `.name` is the breaker's name, `.retry_after` the seconds \
+     until a call could be admitted (0.0 when trial slots are full)."
+);
+
+const LOG_TARGET: &str = "fastbreaker";
+const CO_COROUTINE: u32 = 0x80;
+
+// ---------------------------------------------------------------------------------------------
+// Argument checking
+
+/// An optional argument that may be given as any object, `None` included (so that an explicit
+/// `None` is checked, and rejected, rather than taken for "use the default").
+pub enum Arg<'py> {
+    Missing,
+    Given(Bound<'py, PyAny>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Arg<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Arg::Given(obj.to_owned()))
+    }
+}
+
+impl<'py> Arg<'py> {
+    fn given(&self) -> Option<&Bound<'py, PyAny>> {
+        match self {
+            Arg::Missing => None,
+            Arg::Given(value) => Some(value),
+        }
+    }
+}
+
+fn threshold(value: &Bound<'_, PyAny>, argument: &str) -> PyResult<u32> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{argument} must be an int, got {}",
+            type_name(value)
+        )));
+    }
+    match value.extract::<i64>() {
+        Ok(n) if n < 1 => Err(PyValueError::new_err(format!(
+            "{argument} must be at least 1, got {n}"
+        ))),
+        Ok(n) => u32::try_from(n).map_err(|_| too_large(argument)),
+        Err(_) => Err(too_large(argument)),
+    }
+}
+
+fn too_large(argument: &str) -> PyErr {
+    PyValueError::new_err(format!("{argument} must be at most {}", u32::MAX))
+}
+
+/// Returns the timeout in nanoseconds and as the plain Python number to report in statuses.
+fn recovery_timeout<'py>(value: &Bound<'py, PyAny>) -> PyResult<(u64, Bound<'py, PyAny>)> {
+    let py = value.py();
+    let is_int = value.is_instance_of::<PyInt>();
+    if value.is_instance_of::<PyBool>() || !(is_int || value.is_instance_of::<PyFloat>()) {
+        return Err(PyTypeError::new_err(format!(
+            "recovery_timeout must be an int or a float (seconds), got {}",
+            type_name(value)
+        )));
+    }
+    let invalid = |shown: String| {
+        PyValueError::new_err(format!(
+            "recovery_timeout must be a finite number of seconds >= 0, got {shown}"
+        ))
+    };
+    if is_int {
+        // Plain int arithmetic first, so that huge values are not silently rounded.
+        let n: i128 = match value.extract::<i128>() {
+            Ok(n) => n,
+            Err(_) => return Err(invalid("an int too large to be a timeout".to_owned())),
+        };
+        if n < 0 {
+            return Err(invalid(n.to_string()));
+        }
+        let nanos = u64::try_from(n.saturating_mul(1_000_000_000)).unwrap_or(u64::MAX);
+        let plain = n.into_pyobject(py)?.into_any();
+        return Ok((nanos, plain));
+    }
+    let seconds: f64 = value.extract()?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(invalid(seconds.to_string()));
+    }
+    let seconds = seconds + 0.0; // -0.0 becomes 0.0
+    Ok((
+        nanos_from_seconds(seconds),
+        PyFloat::new(py, seconds).into_any(),
+    ))
+}
+
+/// Normalises `expected_exceptions` to a non-empty tuple of `Exception` subclasses.
+fn expected_exceptions<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyTuple>> {
+    let py = value.py();
+    let classes: Vec<Bound<'py, PyAny>> = if value.is_instance_of::<PyType>() {
+        vec![value.clone()]
+    } else if let Ok(tuple) = value.cast::<PyTuple>() {
+        tuple.iter().collect()
+    } else if let Ok(list) = value.cast::<PyList>() {
+        list.iter().collect()
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "expected_exceptions must be an exception class or a tuple of exception classes, got {}",
+            type_name(value)
+        )));
+    };
+    if classes.is_empty() {
+        return Err(PyValueError::new_err(
+            "expected_exceptions must name at least one exception class",
+        ));
+    }
+    for class in &classes {
+        let is_exception_class = class
+            .cast::<PyType>()
+            .map(|t| t.is_subclass_of::<PyException>())
+            .unwrap_or(Ok(false))?;
+        if !is_exception_class {
+            return Err(PyTypeError::new_err(format!(
+                "expected_exceptions must contain only subclasses of Exception, got {}",
+                class
+                    .repr()
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|_| type_name(class))
+            )));
+        }
+    }
+    PyTuple::new(py, classes)
+}
+
+fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "<unknown type>".to_owned())
+}
+
+fn check_name(name: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
+    let Some(name) = name.filter(|n| !n.is_none()) else {
+        return Ok(None);
+    };
+    let name: String = name
+        .cast::<PyString>()
+        .map_err(|_| {
+            PyTypeError::new_err(format!(
+                "name must be a str or None, got {}",
+                type_name(name)
+            ))
+        })?
+        .to_str()?
+        .to_owned();
+    if name.is_empty() {
+        return Err(PyValueError::new_err("name must not be empty"));
+    }
+    Ok(Some(name))
+}
+
+fn unique_name() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("breaker-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// The checked options of a breaker, before it exists.
+struct Options<'py> {
+    config: Config,
+    recovery_timeout: Bound<'py, PyAny>,
+    expected: Bound<'py, PyTuple>,
+}
+
+fn options<'py>(
+    py: Python<'py>,
+    failure_threshold: Option<&Bound<'py, PyAny>>,
+    recovery_timeout_: Option<&Bound<'py, PyAny>>,
+    success_threshold: Option<&Bound<'py, PyAny>>,
+    expected: Option<&Bound<'py, PyAny>>,
+    half_open_max_calls: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Options<'py>> {
+    let defaults = Config::default();
+    let threshold_or = |value: Option<&Bound<'py, PyAny>>, argument, default| match value {
+        Some(value) => threshold(value, argument),
+        None => Ok(default),
+    };
+    let failure_threshold = threshold_or(
+        failure_threshold,
+        "failure_threshold",
+        defaults.failure_threshold,
+    )?;
+    let (timeout_nanos, timeout_shown) = match recovery_timeout_ {
+        Some(value) => recovery_timeout(value)?,
+        None => (
+            defaults.recovery_timeout,
+            (defaults.recovery_timeout / 1_000_000_000)
+                .into_pyobject(py)?
+                .into_any(),
+        ),
+    };
+    let success_threshold = threshold_or(
+        success_threshold,
+        "success_threshold",
+        defaults.success_threshold,
+    )?;
+    let expected = match expected {
+        Some(value) => expected_exceptions(value)?,
+        None => PyTuple::new(py, [py.get_type::<PyException>()])?,
+    };
+    let half_open_max_calls = threshold_or(
+        half_open_max_calls,
+        "half_open_max_calls",
+        defaults.half_open_max_calls,
+    )?;
+    let config = Config::new(
+        failure_threshold,
+        success_threshold,
+        half_open_max_calls,
+        timeout_nanos,
+    )
+    .map_err(|e| PyValueError::new_err(e.message))?;
+    Ok(Options {
+        config,
+        recovery_timeout: timeout_shown,
+        expected,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers that call into Python (never under a lock)
+
+fn log_transition(name: &str, t: &Transition) {
+    let message = format!(
+        "circuit breaker '{name}' {} -> {} (failure_count={}, success_count={})",
+        t.from.as_str(),
+        t.to.as_str(),
+        t.failure_count,
+        t.success_count
+    );
+    if t.to == State::Open {
+        log::warn!(target: LOG_TARGET, "{message}");
+    } else {
+        log::info!(target: LOG_TARGET, "{message}");
+    }
+}
+
+fn python_helper<'py>(py: Python<'py>, name: &str) -> PyResult<Bound<'py, PyAny>> {
+    static MODULE: PyOnceLock<Py<PyModule>> = PyOnceLock::new();
+    let module =
+        MODULE.get_or_try_init(py, || py.import("fastbreaker._wrapping").map(Bound::unbind))?;
+    module.bind(py).getattr(name)
+}
+
+fn circuit_state<'py>(py: Python<'py>, state: State) -> PyResult<Bound<'py, PyAny>> {
+    static CIRCUIT_STATE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+    CIRCUIT_STATE
+        .import(py, "fastbreaker._state", "CircuitState")?
+        .call1((state.as_str(),))
+}
+
+/// Whether calling `func` only creates a coroutine (an `async def` function, or a method of one).
+fn is_coroutine_function(func: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = func.py();
+    if func.is_instance_of::<PyFunction>() {
+        let flags: u32 = func
+            .getattr(intern!(py, "__code__"))?
+            .getattr(intern!(py, "co_flags"))?
+            .extract()?;
+        return Ok(flags & CO_COROUTINE != 0);
+    }
+    if func.is_instance_of::<pyo3::types::PyCFunction>() {
+        return Ok(false);
+    }
+    static ISCOROUTINEFUNCTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+    ISCOROUTINEFUNCTION
+        .import(py, "inspect", "iscoroutinefunction")?
+        .call1((func,))?
+        .is_truthy()
+}
+
+fn is_coroutine(value: &Bound<'_, PyAny>) -> bool {
+    // SAFETY: the pointer is a live object for the duration of the call.
+    unsafe { pyo3::ffi::PyCoro_CheckExact(value.as_ptr()) != 0 }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The breaker
+
+/// A circuit breaker. See the Python documentation of `fastbreaker.CircuitBreaker`.
+#[pyclass(frozen, weakref, module = "fastbreaker._core", name = "CircuitBreaker")]
+pub struct PyCircuitBreaker {
+    core: Arc<Breaker>,
+    name: Py<PyString>,
+    name_str: String,
+    recovery_timeout: Py<PyAny>,
+    expected: Py<PyTuple>,
+    /// `expected_exceptions == (Exception,)`: classification needs no `isinstance` call.
+    expects_any_exception: bool,
+}
+
+/// Hands the ticket back as IGNORED unless the outcome was recorded: a call that unwinds for any
+/// reason never keeps a trial slot.
+struct TicketGuard<'a> {
+    core: &'a Breaker,
+    ticket: Option<Ticket>,
+}
+
+impl TicketGuard<'_> {
+    fn finish(mut self, outcome: Outcome) -> Option<Transition> {
+        let ticket = self.ticket.take()?;
+        self.core.record(ticket, outcome, &ProcessClock)
+    }
+}
+
+impl Drop for TicketGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.take() {
+            self.core.record(ticket, Outcome::Ignored, &ProcessClock);
+        }
+    }
+}
+
+impl PyCircuitBreaker {
+    fn build(py: Python<'_>, options: Options<'_>, name: Option<String>) -> Self {
+        let name_str = name.unwrap_or_else(unique_name);
+        let expects_any_exception = options.expected.len() == 1
+            && options
+                .expected
+                .get_item(0)
+                .map(|c| c.is(py.get_type::<PyException>()))
+                .unwrap_or(false);
+        PyCircuitBreaker {
+            core: Arc::new(Breaker::new(options.config)),
+            name: PyString::new(py, &name_str).unbind(),
+            name_str,
+            recovery_timeout: options.recovery_timeout.unbind(),
+            expected: options.expected.unbind(),
+            expects_any_exception,
+        }
+    }
+
+    fn rejection_error(&self, py: Python<'_>, rejection: Rejection) -> PyErr {
+        let retry_after = seconds_from_nanos(rejection.retry_after);
+        let message = match rejection.state {
+            State::HalfOpen => format!(
+                "circuit breaker '{}' is half_open and its {} trial call(s) are in flight",
+                self.name_str,
+                self.core.config().half_open_max_calls
+            ),
+            _ => format!(
+                "circuit breaker '{}' is open; retry in {retry_after:.3}s",
+                self.name_str
+            ),
+        };
+        let err = CircuitBreakerError::new_err(message);
+        let value = err.value(py);
+        let filled = value
+            .setattr(intern!(py, "name"), self.name.bind(py))
+            .and_then(|_| value.setattr(intern!(py, "retry_after"), retry_after));
+        match filled {
+            Ok(()) => err,
+            Err(e) => e,
+        }
+    }
+
+    /// Takes admission for one call; raises `CircuitBreakerError` when turned away.
+    fn admit(&self, py: Python<'_>) -> PyResult<TicketGuard<'_>> {
+        match self.core.acquire(&ProcessClock) {
+            Admission::Admitted(ticket, transition) => {
+                let guard = TicketGuard {
+                    core: &self.core,
+                    ticket: Some(ticket),
+                };
+                if let Some(t) = transition {
+                    log_transition(&self.name_str, &t);
+                }
+                Ok(guard)
+            }
+            Admission::Rejected(rejection) => Err(self.rejection_error(py, rejection)),
+        }
+    }
+
+    /// Counted failure, or ignored. An `isinstance` check that itself raises makes the outcome
+    /// ignored, and its error is returned (with the call's own exception as its cause).
+    fn classify(&self, py: Python<'_>, err: &PyErr) -> (Outcome, Option<PyErr>) {
+        if !err.is_instance_of::<PyException>(py) {
+            return (Outcome::Ignored, None); // KeyboardInterrupt, SystemExit, CancelledError...
+        }
+        if self.expects_any_exception {
+            return (Outcome::Failure, None);
+        }
+        match err.value(py).is_instance(self.expected.bind(py)) {
+            Ok(true) => (Outcome::Failure, None),
+            Ok(false) => (Outcome::Ignored, None),
+            Err(check_error) => {
+                check_error.set_cause(py, Some(err.clone_ref(py)));
+                (Outcome::Ignored, Some(check_error))
+            }
+        }
+    }
+
+    fn settle(&self, guard: TicketGuard<'_>, outcome: Outcome) {
+        if let Some(t) = guard.finish(outcome) {
+            log_transition(&self.name_str, &t);
+        }
+    }
+
+    /// Runs a synchronous call under the breaker.
+    fn guarded_call<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        let guard = this.admit(py)?;
+        match func.call(args, kwargs) {
+            Ok(result) if is_coroutine(&result) => {
+                // The callable turned out to be asynchronous: nothing has run yet. Give the slot
+                // back and take admission again when the coroutine starts.
+                drop(guard);
+                python_helper(py, "guard_coroutine")?.call1((slf, result))
+            }
+            Ok(result) => {
+                this.settle(guard, Outcome::Success);
+                Ok(result)
+            }
+            Err(err) => {
+                let (outcome, check_error) = this.classify(py, &err);
+                this.settle(guard, outcome);
+                Err(check_error.unwrap_or(err))
+            }
+        }
+    }
+}
+
+#[pymethods]
+impl PyCircuitBreaker {
+    #[new]
+    #[pyo3(
+        signature = (
+            failure_threshold = Arg::Missing,
+            recovery_timeout = Arg::Missing,
+            success_threshold = Arg::Missing,
+            expected_exceptions = Arg::Missing,
+            name = None,
+            half_open_max_calls = Arg::Missing,
+        ),
+        text_signature = "(failure_threshold=5, recovery_timeout=60, success_threshold=2, \
+                          expected_exceptions=(Exception,), name=None, half_open_max_calls=1)"
+    )]
+    fn new<'py>(
+        py: Python<'py>,
+        failure_threshold: Arg<'py>,
+        recovery_timeout: Arg<'py>,
+        success_threshold: Arg<'py>,
+        expected_exceptions: Arg<'py>,
+        name: Option<&Bound<'py, PyAny>>,
+        half_open_max_calls: Arg<'py>,
+    ) -> PyResult<Self> {
+        let options = options(
+            py,
+            failure_threshold.given(),
+            recovery_timeout.given(),
+            success_threshold.given(),
+            expected_exceptions.given(),
+            half_open_max_calls.given(),
+        )?;
+        let name = check_name(name)?;
+        Ok(Self::build(py, options, name))
+    }
+
+    /// Calls `func(*args, **kwargs)` under the breaker. For an `async def` function the result is
+    /// an awaitable whose outcome is recorded when it completes.
+    #[pyo3(signature = (func, /, *args, **kwargs))]
+    fn call<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !func.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "call() argument 'func' must be callable, got {}",
+                type_name(func)
+            )));
+        }
+        if is_coroutine_function(func)? {
+            return Self::call_async(slf, func, args, kwargs);
+        }
+        Self::guarded_call(slf, func, args, kwargs)
+    }
+
+    /// Returns a coroutine that awaits `func(*args, **kwargs)` under the breaker, taking its
+    /// admission when it starts running.
+    #[pyo3(signature = (func, /, *args, **kwargs))]
+    fn call_async<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !func.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "call_async() argument 'func' must be callable, got {}",
+                type_name(func)
+            )));
+        }
+        let kwargs = match kwargs {
+            Some(k) => k.clone(),
+            None => PyDict::new(slf.py()),
+        };
+        python_helper(slf.py(), "call_async")?.call1((slf, func, args, kwargs))
+    }
+
+    /// Decorates `func` with this breaker: `@breaker`.
+    fn __call__<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if !func.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "a CircuitBreaker decorates a callable, got {}",
+                type_name(func)
+            )));
+        }
+        python_helper(slf.py(), "decorate")?.call1((slf, func))
+    }
+
+    /// Takes admission for one call whose outcome you report yourself on the returned `Permit`
+    /// (for code that cannot be wrapped in one function call). Raises `CircuitBreakerError`
+    /// when turned away.
+    fn acquire(slf: &Bound<'_, Self>) -> PyResult<Permit> {
+        let mut guard = slf.get().admit(slf.py())?;
+        let ticket = guard.ticket.take();
+        Ok(Permit {
+            breaker: slf.clone().unbind(),
+            ticket: Mutex::new(ticket),
+        })
+    }
+
+    /// A JSON-serialisable snapshot of the breaker.
+    fn get_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let snap = self.core.snapshot(&ProcessClock);
+        let config = self.core.config();
+        let status = PyDict::new(py);
+        status.set_item(intern!(py, "name"), self.name.bind(py))?;
+        status.set_item(intern!(py, "state"), snap.state.as_str())?;
+        status.set_item(intern!(py, "failure_count"), snap.failure_count)?;
+        status.set_item(intern!(py, "success_count"), snap.success_count)?;
+        status.set_item(intern!(py, "last_failure_time"), snap.last_failure_time)?;
+        status.set_item(intern!(py, "failure_threshold"), config.failure_threshold)?;
+        status.set_item(
+            intern!(py, "recovery_timeout"),
+            self.recovery_timeout.bind(py),
+        )?;
+        status.set_item(intern!(py, "success_threshold"), config.success_threshold)?;
+        status.set_item(
+            intern!(py, "half_open_max_calls"),
+            config.half_open_max_calls,
+        )?;
+        status.set_item(
+            intern!(py, "retry_after"),
+            seconds_from_nanos(snap.retry_after),
+        )?;
+        Ok(status)
+    }
+
+    /// Closes the circuit and zeroes the counts (`last_failure_time` is kept).
+    fn reset(&self) {
+        if let Some(t) = self.core.reset(&ProcessClock) {
+            log_transition(&self.name_str, &t);
+        }
+    }
+
+    /// Forces the circuit open, restarting the recovery timer.
+    fn open(&self) {
+        if let Some(t) = self.core.force_open(&ProcessClock) {
+            log_transition(&self.name_str, &t);
+        }
+    }
+
+    #[getter]
+    fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        circuit_state(py, self.core.snapshot(&ProcessClock).state)
+    }
+
+    #[getter]
+    fn failure_count(&self) -> u32 {
+        self.core.snapshot(&ProcessClock).failure_count
+    }
+
+    #[getter]
+    fn success_count(&self) -> u32 {
+        self.core.snapshot(&ProcessClock).success_count
+    }
+
+    #[getter]
+    fn last_failure_time(&self) -> Option<f64> {
+        self.core.snapshot(&ProcessClock).last_failure_time
+    }
+
+    #[getter]
+    fn name<'py>(&self, py: Python<'py>) -> Bound<'py, PyString> {
+        self.name.bind(py).clone()
+    }
+
+    #[getter]
+    fn failure_threshold(&self) -> u32 {
+        self.core.config().failure_threshold
+    }
+
+    #[getter]
+    fn recovery_timeout<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.recovery_timeout.bind(py).clone()
+    }
+
+    #[getter]
+    fn success_threshold(&self) -> u32 {
+        self.core.config().success_threshold
+    }
+
+    #[getter]
+    fn half_open_max_calls(&self) -> u32 {
+        self.core.config().half_open_max_calls
+    }
+
+    #[getter]
+    fn expected_exceptions<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
+        self.expected.bind(py).clone()
+    }
+
+    fn __repr__(&self) -> String {
+        let snap = self.core.snapshot(&ProcessClock);
+        format!(
+            "<CircuitBreaker '{}' state={} failure_count={} success_count={}>",
+            self.name_str,
+            snap.state.as_str(),
+            snap.failure_count,
+            snap.success_count
+        )
+    }
+}
+
+/// Admission for one call, taken by `CircuitBreaker.acquire()`, whose outcome is reported once
+/// with one of the `record_*` methods (later reports are ignored). A permit dropped unreported
+/// (say, a coroutine closed half-way) gives its trial slot back.
+#[pyclass(frozen, module = "fastbreaker._core")]
+pub struct Permit {
+    breaker: Py<PyCircuitBreaker>,
+    ticket: Mutex<Option<Ticket>>,
+}
+
+impl Permit {
+    fn record(&self, outcome: Outcome) -> bool {
+        let ticket = self.ticket.lock().take();
+        let Some(ticket) = ticket else {
+            return false;
+        };
+        let breaker = self.breaker.get();
+        if let Some(t) = breaker.core.record(ticket, outcome, &ProcessClock) {
+            log_transition(&breaker.name_str, &t);
+        }
+        true
+    }
+}
+
+#[pymethods]
+impl Permit {
+    /// The call succeeded. Returns False if the permit was settled already.
+    fn record_success(&self) -> bool {
+        self.record(Outcome::Success)
+    }
+
+    /// The call failed in a way that counts against the service.
+    fn record_failure(&self) -> bool {
+        self.record(Outcome::Failure)
+    }
+
+    /// The call ended in a way that says nothing about the service's health.
+    fn record_ignored(&self) -> bool {
+        self.record(Outcome::Ignored)
+    }
+
+    /// The call raised `error`: a failure if it is one of the breaker's `expected_exceptions`,
+    /// ignored otherwise. If the `isinstance` check itself raises, the outcome is ignored and
+    /// that error is raised.
+    fn record_exception(&self, py: Python<'_>, error: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let error = error
+            .cast::<pyo3::exceptions::PyBaseException>()
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "error must be an exception instance, got {}",
+                    type_name(error)
+                ))
+            })?;
+        let (outcome, check_error) = self
+            .breaker
+            .get()
+            .classify(py, &PyErr::from_value(error.clone().into_any()));
+        let recorded = self.record(outcome);
+        match check_error {
+            Some(e) => Err(e),
+            None => Ok(recorded),
+        }
+    }
+
+    /// The breaker this permit belongs to.
+    #[getter]
+    fn circuit_breaker(&self, py: Python<'_>) -> Py<PyCircuitBreaker> {
+        self.breaker.clone_ref(py)
+    }
+
+    /// Whether this permit holds one of the HALF_OPEN trial slots (False once settled).
+    #[getter]
+    fn is_trial(&self) -> bool {
+        self.ticket.lock().is_some_and(|t| t.is_trial())
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.breaker)
+    }
+}
+
+impl Drop for Permit {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket.get_mut().take() {
+            self.breaker
+                .get()
+                .core
+                .record(ticket, Outcome::Ignored, &ProcessClock);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The decorated function
+
+/// A synchronous function protected by a breaker. Behaves like the function: `functools.wraps`
+/// metadata lives in its `__dict__`, and it binds as a method.
+#[pyclass(frozen, dict, weakref, module = "fastbreaker._core")]
+pub struct Protected {
+    breaker: Py<PyCircuitBreaker>,
+    func: Py<PyAny>,
+}
+
+#[pymethods]
+impl Protected {
+    #[new]
+    fn new(breaker: Py<PyCircuitBreaker>, func: &Bound<'_, PyAny>) -> PyResult<Self> {
+        if !func.is_callable() {
+            return Err(PyTypeError::new_err(format!(
+                "func must be callable, got {}",
+                type_name(func)
+            )));
+        }
+        Ok(Protected {
+            breaker,
+            func: func.clone().unbind(),
+        })
+    }
+
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        PyCircuitBreaker::guarded_call(self.breaker.bind(py), self.func.bind(py), args, kwargs)
+    }
+
+    fn __get__<'py>(
+        slf: &Bound<'py, Self>,
+        instance: Option<&Bound<'py, PyAny>>,
+        _owner: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(instance) = instance.filter(|i| !i.is_none()) else {
+            return Ok(slf.clone().into_any());
+        };
+        static METHOD_TYPE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        METHOD_TYPE
+            .import(slf.py(), "types", "MethodType")?
+            .call1((slf, instance))
+    }
+
+    #[getter]
+    fn circuit_breaker(&self, py: Python<'_>) -> Py<PyCircuitBreaker> {
+        self.breaker.clone_ref(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<protected {} by {}>",
+            self.func.bind(py).repr()?,
+            self.breaker.get().__repr__()
+        ))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.breaker)?;
+        visit.call(&self.func)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The registry of named breakers
+
+static REGISTRY: LazyLock<Registry<Py<PyCircuitBreaker>>> = LazyLock::new(Registry::new);
+
+fn registered(py: Python<'_>, name: &str) -> Option<Py<PyCircuitBreaker>> {
+    REGISTRY.get(name, |b| b.clone_ref(py))
+}
+
+/// The breaker registered under `name`, created with the given options if there is none yet.
+#[pyfunction]
+#[pyo3(
+    signature = (
+        name,
+        *,
+        failure_threshold = Arg::Missing,
+        recovery_timeout = Arg::Missing,
+        success_threshold = Arg::Missing,
+        expected_exceptions = Arg::Missing,
+        half_open_max_calls = Arg::Missing,
+    ),
+    text_signature = "(name, *, failure_threshold=5, recovery_timeout=60, success_threshold=2, \
+                      expected_exceptions=(Exception,), half_open_max_calls=1)"
+)]
+pub fn get_circuit_breaker<'py>(
+    py: Python<'py>,
+    name: &Bound<'py, PyAny>,
+    failure_threshold: Arg<'py>,
+    recovery_timeout: Arg<'py>,
+    success_threshold: Arg<'py>,
+    expected_exceptions: Arg<'py>,
+    half_open_max_calls: Arg<'py>,
+) -> PyResult<Py<PyCircuitBreaker>> {
+    let name = check_name(Some(name))?
+        .ok_or_else(|| PyTypeError::new_err("name must be a str, got None"))?;
+    let given = [
+        failure_threshold.given(),
+        recovery_timeout.given(),
+        success_threshold.given(),
+        expected_exceptions.given(),
+        half_open_max_calls.given(),
+    ];
+    let [failure_threshold, recovery_timeout, success_threshold, expected_exceptions, half_open_max_calls] =
+        given;
+
+    let options = options(
+        py,
+        failure_threshold,
+        recovery_timeout,
+        success_threshold,
+        expected_exceptions,
+        half_open_max_calls,
+    )?;
+    let given = given.map(|g| g.is_some());
+    let (existing, wanted) = match registered(py, &name) {
+        Some(existing) => (existing, options),
+        None => {
+            let fresh = Py::new(py, PyCircuitBreaker::build(py, options, Some(name.clone())))?;
+            match REGISTRY.insert_or_get(&name, fresh, |b| b.clone_ref(py)) {
+                Entry::Created(created) => return Ok(created),
+                // Another thread registered the name first: keep its breaker.
+                Entry::Existing { existing, unused } => {
+                    let wanted = unused.get().options(py);
+                    drop(unused);
+                    (existing, wanted)
+                }
+            }
+        }
+    };
+    let differences = existing.get().differences(py, &wanted, given)?;
+    if !differences.is_empty() {
+        log::warn!(
+            target: LOG_TARGET,
+            "circuit breaker '{name}' already exists; ignoring different options: {}",
+            differences.join(", ")
+        );
+    }
+    Ok(existing)
+}
+
+impl PyCircuitBreaker {
+    fn options<'py>(&self, py: Python<'py>) -> Options<'py> {
+        Options {
+            config: *self.core.config(),
+            recovery_timeout: self.recovery_timeout.bind(py).clone(),
+            expected: self.expected.bind(py).clone(),
+        }
+    }
+
+    /// The options of `wanted` that differ from this breaker's, among those `given`
+    /// (in the order of [`options`]'s arguments), as `argument=wanted (registered: have)`.
+    fn differences(
+        &self,
+        py: Python<'_>,
+        wanted: &Options<'_>,
+        given: [bool; 5],
+    ) -> PyResult<Vec<String>> {
+        let (have, want) = (self.core.config(), &wanted.config);
+        let shown =
+            |value: &Bound<'_, PyAny>| -> PyResult<String> { Ok(value.repr()?.to_string()) };
+        let (expected_have, expected_want) = (self.expected.bind(py), &wanted.expected);
+        let candidates = [
+            (
+                "failure_threshold",
+                have.failure_threshold != want.failure_threshold,
+                have.failure_threshold.to_string(),
+                want.failure_threshold.to_string(),
+            ),
+            (
+                "recovery_timeout",
+                have.recovery_timeout != want.recovery_timeout,
+                shown(self.recovery_timeout.bind(py))?,
+                shown(&wanted.recovery_timeout)?,
+            ),
+            (
+                "success_threshold",
+                have.success_threshold != want.success_threshold,
+                have.success_threshold.to_string(),
+                want.success_threshold.to_string(),
+            ),
+            (
+                "expected_exceptions",
+                given[3] && !expected_have.eq(expected_want)?,
+                expected_have.repr()?.to_string(),
+                expected_want.repr()?.to_string(),
+            ),
+            (
+                "half_open_max_calls",
+                have.half_open_max_calls != want.half_open_max_calls,
+                have.half_open_max_calls.to_string(),
+                want.half_open_max_calls.to_string(),
+            ),
+        ];
+        Ok(candidates
+            .into_iter()
+            .zip(given)
+            .filter(|((_, differs, _, _), given)| *given && *differs)
+            .map(|((argument, _, have, want), _)| format!("{argument}={want} (registered: {have})"))
+            .collect())
+    }
+}
+
+/// The status of the breaker registered under `name`, or None.
+#[pyfunction]
+pub fn get_circuit_breaker_status<'py>(
+    py: Python<'py>,
+    name: &str,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    registered(py, name)
+        .map(|b| b.get().get_status(py))
+        .transpose()
+}
+
+/// Closes the breaker registered under `name`; returns whether there was one.
+#[pyfunction]
+pub fn reset_circuit_breaker(py: Python<'_>, name: &str) -> bool {
+    match registered(py, name) {
+        Some(b) => {
+            b.get().reset();
+            true
+        }
+        None => false,
+    }
+}
+
+/// Every registered breaker's status, by name.
+#[pyfunction]
+pub fn get_all_circuit_breaker_statuses(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let all = PyDict::new(py);
+    for (name, breaker) in REGISTRY.entries(|b| b.clone_ref(py)) {
+        all.set_item(name, breaker.get().get_status(py)?)?;
+    }
+    Ok(all)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The process clock, for fastbreaker.testing
+
+fn clock_error(e: ManualClockError) -> PyErr {
+    PyRuntimeError::new_err(match e {
+        ManualClockError::AlreadyActive => "a manual clock is already active",
+        ManualClockError::NotActive => "no manual clock is active",
+    })
+}
+
+#[pyfunction]
+pub fn _manual_clock_start() -> PyResult<()> {
+    ProcessClock::start_manual().map_err(clock_error)
+}
+
+#[pyfunction]
+pub fn _manual_clock_stop() -> PyResult<()> {
+    ProcessClock::stop_manual().map_err(clock_error)
+}
+
+/// Moves the manual clock forward by `seconds` (finite, >= 0); returns the new reading.
+#[pyfunction]
+pub fn _manual_clock_advance(seconds: &Bound<'_, PyAny>) -> PyResult<f64> {
+    if seconds.is_instance_of::<PyBool>()
+        || !(seconds.is_instance_of::<PyInt>() || seconds.is_instance_of::<PyFloat>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "seconds must be an int or a float, got {}",
+            type_name(seconds)
+        )));
+    }
+    let value: f64 = seconds.extract()?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "seconds must be a finite number >= 0, got {value}"
+        )));
+    }
+    ProcessClock::advance(nanos_from_seconds(value))
+        .map(seconds_from_nanos)
+        .map_err(clock_error)
+}
+
+/// The process clock's monotonic reading, in seconds.
+#[pyfunction]
+pub fn _monotonic() -> f64 {
+    use crate::clock::Clock;
+    seconds_from_nanos(ProcessClock.now())
+}

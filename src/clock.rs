@@ -1,0 +1,200 @@
+//! Time for the state machine: a monotonic clock in whole nanoseconds, plus wall-clock seconds for
+//! the one field that is history (`last_failure_time`).
+//!
+//! [`ProcessClock`] is what every breaker in the process reads. Tests can switch it to manual mode
+//! ([`ProcessClock::start_manual`]), in which time only moves when told to; the arithmetic is in
+//! integer nanoseconds, so advancing by exactly a timeout reaches it exactly. Leaving manual mode
+//! never makes time go backwards.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::OnceLock;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::Mutex;
+
+/// A point on (or a span of) the monotonic clock, in nanoseconds.
+pub type Nanos = u64;
+
+pub const NANOS_PER_SECOND: Nanos = 1_000_000_000;
+
+/// Converts a finite, non-negative number of seconds to nanoseconds, rounding to the nearest and
+/// saturating at `Nanos::MAX` (about 584 years). The caller validates the input.
+pub fn nanos_from_seconds(seconds: f64) -> Nanos {
+    // `as` saturates for out-of-range floats and maps NaN to 0.
+    (seconds * NANOS_PER_SECOND as f64).round() as Nanos
+}
+
+pub fn seconds_from_nanos(nanos: Nanos) -> f64 {
+    nanos as f64 / NANOS_PER_SECOND as f64
+}
+
+fn wall_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// Where a breaker gets the time from.
+pub trait Clock {
+    /// Monotonic time in nanoseconds.
+    fn now(&self) -> Nanos;
+    /// Wall-clock time in seconds since the Unix epoch.
+    fn wall_seconds(&self) -> f64;
+}
+
+/// The process-wide clock that every breaker reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcessClock;
+
+static MANUAL: AtomicBool = AtomicBool::new(false);
+static MANUAL_NOW: AtomicU64 = AtomicU64::new(0);
+/// Added to the real clock so that it never falls behind a manual clock that has been left.
+static OFFSET: AtomicU64 = AtomicU64::new(0);
+/// Serialises starting, advancing and stopping the manual clock (never taken by readers).
+static CONTROL: Mutex<()> = Mutex::new(());
+
+fn real_now() -> Nanos {
+    static BASE: OnceLock<Instant> = OnceLock::new();
+    let elapsed = BASE.get_or_init(Instant::now).elapsed();
+    Nanos::try_from(elapsed.as_nanos()).unwrap_or(Nanos::MAX)
+}
+
+/// Why the manual clock could not be used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ManualClockError {
+    AlreadyActive,
+    NotActive,
+}
+
+impl ProcessClock {
+    /// Freezes the clock at its current reading; from now on only [`ProcessClock::advance`]
+    /// moves it.
+    pub fn start_manual() -> Result<(), ManualClockError> {
+        let _guard = CONTROL.lock();
+        if MANUAL.load(Ordering::Acquire) {
+            return Err(ManualClockError::AlreadyActive);
+        }
+        MANUAL_NOW.store(ProcessClock.now(), Ordering::Release);
+        MANUAL.store(true, Ordering::Release);
+        Ok(())
+    }
+
+    /// Moves the manual clock forward.
+    pub fn advance(nanos: Nanos) -> Result<Nanos, ManualClockError> {
+        let _guard = CONTROL.lock();
+        if !MANUAL.load(Ordering::Acquire) {
+            return Err(ManualClockError::NotActive);
+        }
+        let now = MANUAL_NOW.load(Ordering::Acquire).saturating_add(nanos);
+        MANUAL_NOW.store(now, Ordering::Release);
+        Ok(now)
+    }
+
+    /// Goes back to real time, continuing from the manual reading (time never goes backwards).
+    pub fn stop_manual() -> Result<(), ManualClockError> {
+        let _guard = CONTROL.lock();
+        if !MANUAL.load(Ordering::Acquire) {
+            return Err(ManualClockError::NotActive);
+        }
+        let manual = MANUAL_NOW.load(Ordering::Acquire);
+        let real = real_now();
+        let offset = OFFSET.load(Ordering::Acquire);
+        if real.saturating_add(offset) < manual {
+            OFFSET.store(manual - real, Ordering::Release);
+        }
+        MANUAL.store(false, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn is_manual() -> bool {
+        MANUAL.load(Ordering::Acquire)
+    }
+}
+
+impl Clock for ProcessClock {
+    #[inline]
+    fn now(&self) -> Nanos {
+        if MANUAL.load(Ordering::Acquire) {
+            MANUAL_NOW.load(Ordering::Acquire)
+        } else {
+            real_now().saturating_add(OFFSET.load(Ordering::Acquire))
+        }
+    }
+
+    fn wall_seconds(&self) -> f64 {
+        wall_now()
+    }
+}
+
+/// A clock of its own for unit tests: monotonic and wall time both move only when told to.
+#[derive(Debug, Default)]
+pub struct ManualClock {
+    now: AtomicU64,
+    wall_bits: AtomicU64,
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        let clock = ManualClock::default();
+        clock.set_wall_seconds(1_700_000_000.0);
+        clock
+    }
+
+    pub fn advance(&self, nanos: Nanos) {
+        self.now.fetch_add(nanos, Ordering::SeqCst);
+    }
+
+    pub fn set_wall_seconds(&self, seconds: f64) {
+        self.wall_bits.store(seconds.to_bits(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Nanos {
+        self.now.load(Ordering::SeqCst)
+    }
+
+    fn wall_seconds(&self) -> f64 {
+        f64::from_bits(self.wall_bits.load(Ordering::SeqCst))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_round_trip_exactly() {
+        assert_eq!(nanos_from_seconds(0.1), 100_000_000);
+        assert_eq!(nanos_from_seconds(60.0), 60 * NANOS_PER_SECOND);
+        assert_eq!(nanos_from_seconds(1e300), Nanos::MAX);
+        assert_eq!(seconds_from_nanos(1_500_000_000), 1.5);
+    }
+
+    // The only test that touches the process clock's manual mode, so tests running in parallel
+    // cannot see each other's manual time.
+    #[test]
+    fn manual_mode_is_exact_and_never_goes_backwards() {
+        let before = ProcessClock.now();
+        assert_eq!(ProcessClock::advance(1), Err(ManualClockError::NotActive));
+        ProcessClock::start_manual().unwrap();
+        assert_eq!(
+            ProcessClock::start_manual(),
+            Err(ManualClockError::AlreadyActive)
+        );
+        let frozen = ProcessClock.now();
+        assert!(frozen >= before);
+        assert_eq!(ProcessClock.now(), frozen);
+        let hour = 3600 * NANOS_PER_SECOND;
+        assert_eq!(ProcessClock::advance(hour), Ok(frozen + hour));
+        assert_eq!(ProcessClock.now(), frozen + hour);
+        ProcessClock::stop_manual().unwrap();
+        assert!(!ProcessClock::is_manual());
+        assert!(ProcessClock.now() >= frozen + hour);
+        assert_eq!(
+            ProcessClock::stop_manual(),
+            Err(ManualClockError::NotActive)
+        );
+    }
+}

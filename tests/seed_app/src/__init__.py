@@ -1,0 +1,1 @@
+"""The seed document's service package, reduced to the one-line shims."""

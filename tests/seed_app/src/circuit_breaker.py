@@ -1,0 +1,1 @@
+from fastbreaker.circuit_breaker import *  # noqa: F401,F403

@@ -1,0 +1,60 @@
+"""The package: public names, the shims, the version."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+
+import fastbreaker
+import fastbreaker.external_service_client as client_module
+
+# `fastbreaker.circuit_breaker` the attribute is the decorator (re-exported at the top level);
+# the module of the same name is what the shim star-imports.
+circuit_breaker_module = importlib.import_module("fastbreaker.circuit_breaker")
+
+
+def test_circuit_breaker_module_exports_exactly_the_documented_names():
+    assert sorted(circuit_breaker_module.__all__) == [
+        "CircuitBreaker",
+        "CircuitBreakerError",
+        "CircuitState",
+        "circuit_breaker",
+    ]
+
+
+def test_star_import_shims_are_drop_ins():
+    import src.circuit_breaker as shim
+    import src.external_service_client as client_shim
+
+    assert shim.CircuitBreaker is fastbreaker.CircuitBreaker
+    assert shim.circuit_breaker is fastbreaker.circuit_breaker
+    assert client_shim.CircuitBreakerError is shim.CircuitBreakerError
+    for name in client_module.__all__:
+        assert getattr(client_shim, name) is getattr(client_module, name)
+
+
+def test_every_public_name_exists():
+    for module in (fastbreaker, circuit_breaker_module, client_module):
+        for name in module.__all__:
+            assert hasattr(module, name), (module.__name__, name)
+
+
+def test_version_is_the_crate_version():
+    assert fastbreaker.__version__ == importlib.metadata.version("fastbreaker")
+
+
+def test_no_top_level_src_package_is_shipped():
+    files = importlib.metadata.files("fastbreaker") or []
+    assert not [f for f in files if str(f).startswith("src/")]
+
+
+def test_the_error_class_is_shared_and_picklable():
+    import pickle
+
+    error = fastbreaker.CircuitBreakerError("boom")
+    assert (error.name, error.retry_after) == (None, 0.0)
+    error.name, error.retry_after = "svc", 1.5
+    copy = pickle.loads(pickle.dumps(error))
+    assert (type(copy), str(copy), copy.name, copy.retry_after) == (
+        fastbreaker.CircuitBreakerError, "boom", "svc", 1.5)
+    assert issubclass(fastbreaker.CircuitBreakerError, Exception)
