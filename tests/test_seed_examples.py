@@ -226,7 +226,7 @@ def test_health_endpoint_response(service):
     import threading
 
     server = make_server("127.0.0.1", 0, health.wsgi_app, handler_class=Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/health/circuit-breakers"

@@ -1,0 +1,104 @@
+"""Transitions are logged on the `fastbreaker` logger, one line each, at the documented levels."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+from helpers import drain, failing
+
+from fastbreaker import CircuitBreaker, get_circuit_breaker
+from fastbreaker.testing import manual_clock
+
+
+def transitions(caplog: pytest.LogCaptureFixture, name: str) -> list:
+    return [
+        (r.name, r.levelname, r.getMessage())
+        for r in caplog.records
+        if r.name.startswith("fastbreaker") and f"'{name}'" in r.getMessage()
+    ]
+
+
+def test_each_transition_is_logged_once(caplog):
+    caplog.set_level(logging.DEBUG, logger="fastbreaker")
+    breaker = CircuitBreaker(name="logged", failure_threshold=2, recovery_timeout=5,
+                             success_threshold=1)
+    with manual_clock() as clock:
+        drain(breaker, failing(), 2)
+        breaker.get_status()
+        _ = breaker.state  # reads log nothing
+        clock.advance(5)
+        assert breaker.get_status()["state"] == "half_open"
+        breaker.call(lambda: None)
+    assert transitions(caplog, "logged") == [
+        ("fastbreaker", "WARNING",
+         "circuit breaker 'logged' closed -> open (failure_count=2, success_count=0)"),
+        ("fastbreaker", "INFO",
+         "circuit breaker 'logged' open -> half_open (failure_count=2, success_count=0)"),
+        ("fastbreaker", "INFO",
+         "circuit breaker 'logged' half_open -> closed (failure_count=0, success_count=0)"),
+    ]
+
+
+def test_reset_and_open_log_only_real_changes(caplog):
+    caplog.set_level(logging.INFO, logger="fastbreaker")
+    breaker = CircuitBreaker(name="forced")
+    breaker.reset()  # closed already
+    breaker.open()
+    breaker.open()  # open already: timer restarts, no transition
+    breaker.reset()
+    assert [m for _, _, m in transitions(caplog, "forced")] == [
+        "circuit breaker 'forced' closed -> open (failure_count=0, success_count=0)",
+        "circuit breaker 'forced' open -> closed (failure_count=0, success_count=0)",
+    ]
+
+
+def test_a_level_set_after_import_takes_effect(caplog):
+    logger = logging.getLogger("fastbreaker")
+    caplog.set_level(logging.INFO, logger="fastbreaker")
+    CircuitBreaker(name="before").open()
+    logger.setLevel(logging.ERROR)
+    CircuitBreaker(name="silenced").open()
+    logger.setLevel(logging.INFO)
+    CircuitBreaker(name="after").open()
+    assert transitions(caplog, "before") and transitions(caplog, "after")
+    assert transitions(caplog, "silenced") == []
+
+
+def test_a_registry_option_clash_is_logged(caplog, unique_name):
+    caplog.set_level(logging.WARNING, logger="fastbreaker")
+    first = get_circuit_breaker(unique_name, failure_threshold=3, recovery_timeout=10)
+    again = get_circuit_breaker(unique_name, failure_threshold=3)
+    assert again is first and caplog.records == []
+    other = get_circuit_breaker(unique_name, failure_threshold=7, recovery_timeout=10.5,
+                                expected_exceptions=OSError)
+    assert other is first and other.failure_threshold == 3
+    [record] = caplog.records
+    assert record.levelname == "WARNING"
+    message = record.getMessage()
+    assert unique_name in message
+    assert "failure_threshold=7 (registered: 3)" in message
+    assert "recovery_timeout=10.5 (registered: 10)" in message
+    assert "expected_exceptions=(<class 'OSError'>,)" in message
+    assert "success_threshold" not in message
+
+
+def test_a_failing_log_handler_does_not_corrupt_the_breaker():
+    class Exploding(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            raise RuntimeError("handler broke")
+
+        def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+            raise RuntimeError("handler broke again")
+
+    logger = logging.getLogger("fastbreaker")
+    handler = Exploding()
+    logger.addHandler(handler)
+    try:
+        breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=0, success_threshold=1)
+        drain(breaker, failing(), 1)
+        assert breaker.state == "half_open"
+        breaker.call(lambda: None)
+        assert breaker.state == "closed"
+    finally:
+        logger.removeHandler(handler)
