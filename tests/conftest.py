@@ -54,12 +54,13 @@ class Service(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     server: Service
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         self.server.record({"method": self.command, "path": self.path, "body": body,
-                            "headers": dict(self.headers)})
+                            "headers": dict(self.headers), "client": self.client_address})
         if self.server.delay:
             time.sleep(self.server.delay)
         status = self.server.status

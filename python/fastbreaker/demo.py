@@ -58,6 +58,7 @@ class FlakyService(ThreadingHTTPServer):
 class _FlakyHandler(BaseHTTPRequestHandler):
     server: FlakyService
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in separate writes
 
     def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
         length = int(self.headers.get("Content-Length") or 0)
