@@ -59,8 +59,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        self.server.record({"method": self.command, "path": self.path, "body": body,
-                            "headers": dict(self.headers), "client": self.client_address})
+        self.server.record(
+            {
+                "method": self.command,
+                "path": self.path,
+                "body": body,
+                "headers": dict(self.headers),
+                "client": self.client_address,
+            }
+        )
         if self.server.delay:
             time.sleep(self.server.delay)
         status = self.server.status

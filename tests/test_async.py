@@ -9,7 +9,6 @@ import inspect
 import types
 
 import pytest
-
 from fastbreaker import CircuitBreaker, CircuitBreakerError, circuit_breaker
 from fastbreaker.testing import manual_clock
 
@@ -162,8 +161,9 @@ def test_many_tasks_share_one_breaker_with_exact_counts():
     assert breaker.failure_count == 0
 
     async def failures() -> None:
-        results = await asyncio.gather(*(breaker.call_async(broken) for _ in range(300)),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(breaker.call_async(broken) for _ in range(300)), return_exceptions=True
+        )
         assert all(isinstance(r, ConnectionError) for r in results)
 
     asyncio.run(failures())

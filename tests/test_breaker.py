@@ -6,10 +6,9 @@ import json
 import time
 
 import pytest
-from helpers import drain, failing
-
 from fastbreaker import CircuitBreaker, CircuitBreakerError, CircuitState
 from fastbreaker.testing import manual_clock
+from helpers import drain, failing
 
 
 def ok(value: object = "ok") -> object:

@@ -7,7 +7,6 @@ import inspect
 import weakref
 
 import pytest
-
 from fastbreaker import CircuitBreaker, CircuitBreakerError, circuit_breaker
 
 

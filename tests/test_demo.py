@@ -13,7 +13,9 @@ import pytest
 def test_the_demo_shows_all_three_states():
     result = subprocess.run(
         [sys.executable, "-m", "fastbreaker", "demo", "--duration", "4", "--port", "0"],
-        capture_output=True, text=True, timeout=50,
+        capture_output=True,
+        text=True,
+        timeout=50,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
@@ -32,7 +34,9 @@ def test_a_port_in_use_is_a_clear_error():
         port = sock.getsockname()[1]
         result = subprocess.run(
             [sys.executable, "-m", "fastbreaker", "demo", "--port", str(port)],
-            capture_output=True, text=True, timeout=30,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     assert result.returncode == 2
     assert f"port {port} is already in use" in result.stderr
@@ -41,8 +45,8 @@ def test_a_port_in_use_is_a_clear_error():
 
 def test_help_and_bad_arguments():
     run = [sys.executable, "-m", "fastbreaker"]
-    help_text = subprocess.run(run + ["demo", "--help"], capture_output=True, text=True)
+    help_text = subprocess.run([*run, "demo", "--help"], capture_output=True, text=True)
     assert help_text.returncode == 0 and "--duration" in help_text.stdout
-    bad = subprocess.run(run + ["demo", "--duration", "1"], capture_output=True, text=True)
+    bad = subprocess.run([*run, "demo", "--duration", "1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "--duration" in bad.stderr
     assert subprocess.run(run, capture_output=True, text=True).returncode == 2

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from helpers import drain, failing
-
 from fastbreaker import CircuitBreaker, CircuitBreakerError, Permit
+from helpers import drain, failing
 
 
 class BrokenCheck(type):
@@ -21,8 +20,9 @@ class Flaky(Exception, metaclass=BrokenCheck):
 
 
 def test_a_raising_instancecheck_leaks_no_trial_slot():
-    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=0, success_threshold=1,
-                             expected_exceptions=(Flaky,))
+    breaker = CircuitBreaker(
+        failure_threshold=1, recovery_timeout=0, success_threshold=1, expected_exceptions=(Flaky,)
+    )
     breaker.open()
     original = ValueError("the call's own error")
 

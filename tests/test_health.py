@@ -7,7 +7,6 @@ import json
 from io import BytesIO
 
 import pytest
-
 from fastbreaker import get_circuit_breaker
 from fastbreaker.health import HEALTH_PATH, asgi_app, circuit_breakers_health, wsgi_app
 
@@ -22,7 +21,9 @@ def opened(unique_name: str) -> str:
 def test_payload_holds_every_registered_status(opened):
     payload = circuit_breakers_health()
     status = payload["circuit_breakers"][opened]
-    assert status == get_circuit_breaker(opened).get_status() | {"retry_after": status["retry_after"]}
+    assert status == get_circuit_breaker(opened).get_status() | {
+        "retry_after": status["retry_after"]
+    }
     assert (status["state"], status["failure_threshold"]) == ("open", 4)
     assert json.loads(json.dumps(payload)) == payload
 
@@ -33,8 +34,12 @@ def call_wsgi(method: str, path: str, script_name: str = "") -> tuple:
     def start_response(status: str, headers: list) -> None:
         seen["status"], seen["headers"] = status, dict(headers)
 
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "SCRIPT_NAME": script_name,
-               "wsgi.input": BytesIO()}
+    environ = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": path,
+        "SCRIPT_NAME": script_name,
+        "wsgi.input": BytesIO(),
+    }
     body = b"".join(wsgi_app(environ, start_response))
     return seen["status"], seen["headers"], body
 
@@ -65,8 +70,14 @@ def call_asgi(method: str, path: str, root_path: str = "") -> tuple:
     async def send(message: dict) -> None:
         sent.append(message)
 
-    scope = {"type": "http", "method": method, "path": path, "root_path": root_path,
-             "headers": [], "query_string": b""}
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "root_path": root_path,
+        "headers": [],
+        "query_string": b"",
+    }
     asyncio.run(asgi_app(scope, receive, send))
     start, body = sent
     return start["status"], dict(start["headers"]), body["body"]

@@ -7,7 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-
 from fastbreaker import CircuitBreakerError, get_circuit_breaker, get_circuit_breaker_status
 from fastbreaker.external_service_client import (
     DEFAULT_TIMEOUT,
@@ -88,8 +87,9 @@ def test_5xx_trips_the_circuit_and_raises_http_error(service, unique_name):
 
 
 def test_4xx_raises_but_counts_as_a_success(service, unique_name):
-    breaker = get_circuit_breaker(unique_name, failure_threshold=2, recovery_timeout=5,
-                                  success_threshold=1)
+    breaker = get_circuit_breaker(
+        unique_name, failure_threshold=2, recovery_timeout=5, success_threshold=1
+    )
     service.status = 500
     with pytest.raises(requests.HTTPError):
         protected_get(service.url(), service_name=unique_name)
@@ -119,8 +119,9 @@ def test_timeouts_count_as_failures(service, unique_name):
     service.delay = 0.5
     for _ in range(2):
         with pytest.raises(requests.Timeout):
-            protected_get(service.url(), service_name=unique_name, timeout=0.05,
-                          failure_threshold=2)
+            protected_get(
+                service.url(), service_name=unique_name, timeout=0.05, failure_threshold=2
+            )
     assert get_circuit_breaker_status(unique_name)["state"] == "open"
 
 
@@ -208,10 +209,18 @@ def test_service_failures_do_not_touch_other_services(service, dead_url):
 
 
 def test_options_apply_when_the_breaker_is_created(service, unique_name):
-    protected_get(service.url(), service_name=unique_name, failure_threshold=7,
-                  recovery_timeout=12.5, success_threshold=3)
+    protected_get(
+        service.url(),
+        service_name=unique_name,
+        failure_threshold=7,
+        recovery_timeout=12.5,
+        success_threshold=3,
+    )
     status = get_circuit_breaker_status(unique_name)
-    assert (status["failure_threshold"], status["recovery_timeout"],
-            status["success_threshold"]) == (7, 12.5, 3)
+    assert (
+        status["failure_threshold"],
+        status["recovery_timeout"],
+        status["success_threshold"],
+    ) == (7, 12.5, 3)
     with pytest.raises(ValueError, match="failure_threshold"):
         protected_get(service.url(), service_name=unique_name + "-x", failure_threshold=0)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 
 import pytest
-from helpers import drain, failing
-
 from fastbreaker import CircuitBreaker, get_circuit_breaker
 from fastbreaker.testing import manual_clock
+from helpers import drain, failing
 
 
 def transitions(caplog: pytest.LogCaptureFixture, name: str) -> list:
@@ -21,8 +20,9 @@ def transitions(caplog: pytest.LogCaptureFixture, name: str) -> list:
 
 def test_each_transition_is_logged_once(caplog):
     caplog.set_level(logging.DEBUG, logger="fastbreaker")
-    breaker = CircuitBreaker(name="logged", failure_threshold=2, recovery_timeout=5,
-                             success_threshold=1)
+    breaker = CircuitBreaker(
+        name="logged", failure_threshold=2, recovery_timeout=5, success_threshold=1
+    )
     with manual_clock() as clock:
         drain(breaker, failing(), 2)
         breaker.get_status()
@@ -31,12 +31,21 @@ def test_each_transition_is_logged_once(caplog):
         assert breaker.get_status()["state"] == "half_open"
         breaker.call(lambda: None)
     assert transitions(caplog, "logged") == [
-        ("fastbreaker", "WARNING",
-         "circuit breaker 'logged' closed -> open (failure_count=2, success_count=0)"),
-        ("fastbreaker", "INFO",
-         "circuit breaker 'logged' open -> half_open (failure_count=2, success_count=0)"),
-        ("fastbreaker", "INFO",
-         "circuit breaker 'logged' half_open -> closed (failure_count=0, success_count=0)"),
+        (
+            "fastbreaker",
+            "WARNING",
+            "circuit breaker 'logged' closed -> open (failure_count=2, success_count=0)",
+        ),
+        (
+            "fastbreaker",
+            "INFO",
+            "circuit breaker 'logged' open -> half_open (failure_count=2, success_count=0)",
+        ),
+        (
+            "fastbreaker",
+            "INFO",
+            "circuit breaker 'logged' half_open -> closed (failure_count=0, success_count=0)",
+        ),
     ]
 
 
@@ -70,8 +79,9 @@ def test_a_registry_option_clash_is_logged(caplog, unique_name):
     first = get_circuit_breaker(unique_name, failure_threshold=3, recovery_timeout=10)
     again = get_circuit_breaker(unique_name, failure_threshold=3)
     assert again is first and caplog.records == []
-    other = get_circuit_breaker(unique_name, failure_threshold=7, recovery_timeout=10.5,
-                                expected_exceptions=OSError)
+    other = get_circuit_breaker(
+        unique_name, failure_threshold=7, recovery_timeout=10.5, expected_exceptions=OSError
+    )
     assert other is first and other.failure_threshold == 3
     [record] = caplog.records
     assert record.levelname == "WARNING"
@@ -88,7 +98,7 @@ def test_a_failing_log_handler_does_not_corrupt_the_breaker():
         def emit(self, record: logging.LogRecord) -> None:
             raise RuntimeError("handler broke")
 
-        def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802
+        def handleError(self, record: logging.LogRecord) -> None:
             raise RuntimeError("handler broke again")
 
     logger = logging.getLogger("fastbreaker")

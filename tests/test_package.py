@@ -56,5 +56,9 @@ def test_the_error_class_is_shared_and_picklable():
     error.name, error.retry_after = "svc", 1.5
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.name, copy.retry_after) == (
-        fastbreaker.CircuitBreakerError, "boom", "svc", 1.5)
+        fastbreaker.CircuitBreakerError,
+        "boom",
+        "svc",
+        1.5,
+    )
     assert issubclass(fastbreaker.CircuitBreakerError, Exception)

@@ -15,7 +15,10 @@ def block_containing(text: str) -> str:
 
 
 def test_the_example_runs_and_prints_what_it_says(capsys):
-    exec(compile(block_containing("def charge(amount)"), "README.md", "exec"), {"__name__": "__main__"})
+    exec(
+        compile(block_containing("def charge(amount)"), "README.md", "exec"),
+        {"__name__": "__main__"},
+    )
     assert capsys.readouterr().out.splitlines() == [
         "failed",
         "failed",
@@ -27,7 +30,9 @@ def test_the_example_runs_and_prints_what_it_says(capsys):
 
 def test_the_manual_clock_example_passes():
     namespace: dict = {}
-    exec(compile(block_containing("def test_recovers_after_timeout"), "README.md", "exec"), namespace)
+    exec(
+        compile(block_containing("def test_recovers_after_timeout"), "README.md", "exec"), namespace
+    )
     namespace["test_recovers_after_timeout"]()
 
 

@@ -16,7 +16,10 @@ def test_same_name_same_breaker(unique_name):
     assert isinstance(breaker, CircuitBreaker)
     assert get_circuit_breaker(unique_name) is breaker
     assert (breaker.name, breaker.failure_threshold, breaker.recovery_timeout) == (
-        unique_name, 10, 120)
+        unique_name,
+        10,
+        120,
+    )
 
 
 def test_status_of_unknown_names_is_none(unique_name):

@@ -15,7 +15,6 @@ import urllib.request
 
 import pytest
 import requests
-
 from fastbreaker import health
 from fastbreaker.testing import manual_clock
 from src.circuit_breaker import CircuitBreaker, CircuitBreakerError, circuit_breaker
@@ -98,7 +97,9 @@ def test_decorator_usage(service, capsys):
 
     @circuit_breaker(failure_threshold=3, recovery_timeout=30)
     def call_external_service():
-        response = requests.get(service.url("/data"), timeout=5)  # seed: https://api.example.com/data
+        response = requests.get(
+            service.url("/data"), timeout=5
+        )  # seed: https://api.example.com/data
         response.raise_for_status()
         return response
 

@@ -6,7 +6,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-
 from fastbreaker import CircuitBreaker, CircuitBreakerError, circuit_breaker
 
 THREADS = 16

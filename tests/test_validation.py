@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from fastbreaker import CircuitBreaker, circuit_breaker, get_circuit_breaker
 
 THRESHOLDS = ["failure_threshold", "success_threshold", "half_open_max_calls"]

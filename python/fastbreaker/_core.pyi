@@ -1,13 +1,41 @@
 """Type stubs for the compiled core, ``fastbreaker._core``."""
 
-from typing import Any, Awaitable, Callable, Coroutine, Dict, Optional, Sequence, Tuple, Type, TypeVar, Union, final
+from typing import (
+    Any,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Dict,
+    Optional,
+    Sequence,
+    Tuple,
+    Type,
+    TypeVar,
+    Union,
+    final,
+)
 
 from ._state import CircuitState
 
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
+_T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 __version__: str
+__all__ = [
+    "_manual_clock_advance",
+    "_manual_clock_start",
+    "_manual_clock_stop",
+    "_monotonic",
+    "get_all_circuit_breaker_statuses",
+    "get_circuit_breaker",
+    "get_circuit_breaker_status",
+    "reset_circuit_breaker",
+    "Permit",
+    "Protected",
+    "CircuitBreaker",
+    "CircuitBreakerError",
+    "__version__",
+]
 
 class CircuitBreakerError(Exception):
     """Raised instead of calling the protected function while the circuit is open (or while every
@@ -18,20 +46,20 @@ class CircuitBreakerError(Exception):
 
 @final
 class CircuitBreaker:
-    def __init__(
-        self,
+    def __new__(
+        cls,
         failure_threshold: int = 5,
         recovery_timeout: float = 60,
         success_threshold: int = 2,
         expected_exceptions: Union[Type[Exception], Sequence[Type[Exception]]] = (Exception,),
         name: Optional[str] = None,
         half_open_max_calls: int = 1,
-    ) -> None: ...
-    def call(self, func: Callable[..., T], /, *args: Any, **kwargs: Any) -> T: ...
+    ) -> CircuitBreaker: ...
+    def call(self, func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T: ...
     def call_async(
-        self, func: Callable[..., Awaitable[T]], /, *args: Any, **kwargs: Any
-    ) -> Coroutine[Any, Any, T]: ...
-    def __call__(self, func: F) -> F: ...
+        self, func: Callable[..., Awaitable[_T]], /, *args: Any, **kwargs: Any
+    ) -> Coroutine[Any, Any, _T]: ...
+    def __call__(self, func: _F) -> _F: ...
     def acquire(self) -> Permit: ...
     def get_status(self) -> Dict[str, Any]: ...
     def reset(self) -> None: ...
@@ -70,9 +98,9 @@ class Permit:
 
 @final
 class Protected:
-    def __init__(self, breaker: CircuitBreaker, func: Callable[..., Any]) -> None: ...
+    def __new__(cls, breaker: CircuitBreaker, func: Callable[..., Any]) -> Protected: ...
     def __call__(self, *args: Any, **kwargs: Any) -> Any: ...
-    def __get__(self, instance: Any, owner: Optional[type] = None) -> Any: ...
+    def __get__(self, instance: Any, owner: Optional[type] = None, /) -> Any: ...
     @property
     def circuit_breaker(self) -> CircuitBreaker: ...
 

@@ -7,7 +7,7 @@ An existing service keeps its imports with a one-line shim, ``src/circuit_breake
 
 from __future__ import annotations
 
-from typing import Any, Callable, Optional, Sequence, Type, TypeVar, Union, overload
+from typing import Any, Callable, Dict, Optional, Sequence, Type, TypeVar, Union, overload
 
 from ._core import CircuitBreaker, CircuitBreakerError
 from ._state import CircuitState
@@ -53,7 +53,7 @@ def circuit_breaker(
     function's ``module.qualname``, reachable as ``func.circuit_breaker``. The options are checked
     here, before anything is decorated.
     """
-    options = dict(
+    options: Dict[str, Any] = dict(
         failure_threshold=failure_threshold,
         recovery_timeout=recovery_timeout,
         success_threshold=success_threshold,
@@ -68,11 +68,9 @@ def circuit_breaker(
             raise TypeError(
                 f"circuit_breaker() decorates a callable, got {type(target).__qualname__}"
             )
-        breaker = CircuitBreaker(
-            **options, name=name if name is not None else default_name(target)
-        )
+        breaker = CircuitBreaker(**options, name=name if name is not None else default_name(target))
         return breaker(target)
 
     if func is not None:
-        return decorate(func)  # type: ignore[arg-type]
+        return decorate(func)
     return decorate

@@ -18,7 +18,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import ThreadingMixIn
-from typing import Dict, List, Optional, TextIO
+from typing import Dict, List, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
@@ -51,8 +51,7 @@ class FlakyService(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{host}:{port}/match"
+        return f"http://127.0.0.1:{self.server_port}/match"
 
 
 class _FlakyHandler(BaseHTTPRequestHandler):
@@ -60,7 +59,7 @@ class _FlakyHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in separate writes
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         self.rfile.read(length)
         failing = self.server.hit()
@@ -103,8 +102,9 @@ class _Transitions(logging.Handler):
         self.seen.append(f"{match['from']} -> {match['to']}")
         prefix = "\n" if self.live else ""  # leave the live line
         elapsed = time.monotonic() - self.started
-        print(f"{prefix}[{elapsed:5.1f}s] {record.levelname:<7} {message}", file=self.out,
-              flush=True)
+        print(
+            f"{prefix}[{elapsed:5.1f}s] {record.levelname:<7} {message}", file=self.out, flush=True
+        )
 
 
 class _Counts:
@@ -119,8 +119,12 @@ class _Counts:
 
     def snapshot(self) -> Dict[str, int]:
         with self.lock:
-            return {"calls": self.calls, "ok": self.ok, "failed": self.failed,
-                    "rejected": self.rejected}
+            return {
+                "calls": self.calls,
+                "ok": self.ok,
+                "failed": self.failed,
+                "rejected": self.rejected,
+            }
 
 
 def _worker(url: str, stop: threading.Event, counts: _Counts, pause: float) -> None:
@@ -140,18 +144,27 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
     if duration < 2:
         raise ValueError("duration must be at least 2 seconds")
     try:
-        health_server = make_server("127.0.0.1", port, health.wsgi_app,
-                                    server_class=_HealthServer, handler_class=_QuietHandler)
+        health_server = make_server(
+            "127.0.0.1",
+            port,
+            health.wsgi_app,
+            server_class=_HealthServer,
+            handler_class=_QuietHandler,
+        )
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            print(f"error: port {port} is already in use; choose another with --port "
-                  "(--port 0 picks a free one)", file=sys.stderr)
+            print(
+                f"error: port {port} is already in use; choose another with --port "
+                "(--port 0 picks a free one)",
+                file=sys.stderr,
+            )
             return 2
         raise
     service = FlakyService()
     recovery_timeout = round(max(0.2, min(2.0, duration / 10)), 2)
-    get_circuit_breaker(SERVICE, failure_threshold=5, recovery_timeout=recovery_timeout,
-                        success_threshold=2)
+    get_circuit_breaker(
+        SERVICE, failure_threshold=5, recovery_timeout=recovery_timeout, success_threshold=2
+    )
     healthy_until, failing_until = duration * 0.25, duration * 0.55
 
     started = time.monotonic()
@@ -163,19 +176,26 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
     if logger.getEffectiveLevel() > logging.INFO:
         logger.setLevel(logging.INFO)
 
-    threads = [threading.Thread(target=s.serve_forever, daemon=True)
-               for s in (service, health_server)]
+    threads = [
+        threading.Thread(target=s.serve_forever, daemon=True) for s in (service, health_server)
+    ]
     stop = threading.Event()
     counts = _Counts()
-    workers = [threading.Thread(target=_worker, args=(service.url, stop, counts, 0.02),
-                                daemon=True) for _ in range(WORKERS)]
+    workers = [
+        threading.Thread(target=_worker, args=(service.url, stop, counts, 0.02), daemon=True)
+        for _ in range(WORKERS)
+    ]
     health_url = f"http://127.0.0.1:{health_server.server_port}{health.HEALTH_PATH}"
-    print(f"fastbreaker demo: {WORKERS} threads call a flaky service at {service.url}\n"
-          f"  healthy for {healthy_until:.1f}s, failing until {failing_until:.1f}s, "
-          f"then recovering; ends after {duration:.1f}s\n"
-          f"  breaker '{SERVICE}': failure_threshold=5, recovery_timeout={recovery_timeout}s, "
-          f"success_threshold=2\n"
-          f"  health endpoint: curl {health_url}", file=out, flush=True)
+    print(
+        f"fastbreaker demo: {WORKERS} threads call a flaky service at {service.url}\n"
+        f"  healthy for {healthy_until:.1f}s, failing until {failing_until:.1f}s, "
+        f"then recovering; ends after {duration:.1f}s\n"
+        f"  breaker '{SERVICE}': failure_threshold=5, recovery_timeout={recovery_timeout}s, "
+        f"success_threshold=2\n"
+        f"  health endpoint: curl {health_url}",
+        file=out,
+        flush=True,
+    )
     try:
         for thread in threads + workers:
             thread.start()
@@ -185,8 +205,7 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
             if elapsed - last_line >= (0.2 if live else 1.0):
                 last_line = elapsed
                 line = _live_line(elapsed, service, counts)
-                print(f"\r{line}" if live else line, end="" if live else "\n", file=out,
-                      flush=True)
+                print(f"\r{line}" if live else line, end="" if live else "\n", file=out, flush=True)
             time.sleep(0.02)
     finally:
         stop.set()
@@ -204,23 +223,30 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
 def _live_line(elapsed: float, service: FlakyService, counts: _Counts) -> str:
     c = counts.snapshot()
     state = get_circuit_breaker(SERVICE).get_status()["state"]
-    return (f"[{elapsed:5.1f}s] service {'FAILING' if service.failing else 'healthy'}  "
-            f"circuit {state:<9}  calls={c['calls']} ok={c['ok']} failed={c['failed']} "
-            f"rejected={c['rejected']} service_hits={service.hits}")
+    return (
+        f"[{elapsed:5.1f}s] service {'FAILING' if service.failing else 'healthy'}  "
+        f"circuit {state:<9}  calls={c['calls']} ok={c['ok']} failed={c['failed']} "
+        f"rejected={c['rejected']} service_hits={service.hits}"
+    )
 
 
-def _summary(out: TextIO, live: bool, service: FlakyService, counts: _Counts,
-             seen: List[str]) -> int:
+def _summary(
+    out: TextIO, live: bool, service: FlakyService, counts: _Counts, seen: List[str]
+) -> int:
     c = counts.snapshot()
     status = get_circuit_breaker(SERVICE).get_status()
     checks = [
         ("the circuit opened while the service failed", "closed -> open" in seen),
-        (f"{c['rejected']} calls were rejected without touching the network "
-         f"(service hits {service.hits} = ok {c['ok']} + failed {c['failed']})",
-         c["rejected"] > 0 and service.hits == c["ok"] + c["failed"]),
+        (
+            f"{c['rejected']} calls were rejected without touching the network "
+            f"(service hits {service.hits} = ok {c['ok']} + failed {c['failed']})",
+            c["rejected"] > 0 and service.hits == c["ok"] + c["failed"],
+        ),
         ("the breaker probed the service in half_open", "open -> half_open" in seen),
-        ("the circuit closed again once the service recovered",
-         "half_open -> closed" in seen and status["state"] == "closed"),
+        (
+            "the circuit closed again once the service recovered",
+            "half_open -> closed" in seen and status["state"] == "closed",
+        ),
     ]
     print(("\n" if live else "") + "\nsummary:", file=out)
     print(f"  transitions: {', '.join(seen) or 'none'}", file=out)
@@ -231,7 +257,12 @@ def _summary(out: TextIO, live: bool, service: FlakyService, counts: _Counts,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8000,
-                        help="port of the health endpoint on 127.0.0.1 (default 8000; 0 = any)")
-    parser.add_argument("--duration", type=float, default=20.0,
-                        help="seconds to run, at least 2 (default 20)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8000,
+        help="port of the health endpoint on 127.0.0.1 (default 8000; 0 = any)",
+    )
+    parser.add_argument(
+        "--duration", type=float, default=20.0, help="seconds to run, at least 2 (default 20)"
+    )

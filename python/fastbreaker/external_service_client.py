@@ -60,9 +60,7 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 _REQUEST_ARGUMENTS = frozenset(
     {"params", "data", "headers", "cookies", "files", "auth", "hooks", "json"}
 )
-_SEND_ARGUMENTS = frozenset(
-    {"timeout", "allow_redirects", "proxies", "stream", "verify", "cert"}
-)
+_SEND_ARGUMENTS = frozenset({"timeout", "allow_redirects", "proxies", "stream", "verify", "cert"})
 
 # The caller's mistakes: raised before or instead of talking to the service.
 _CALLER_MISTAKES = (
@@ -88,7 +86,7 @@ def service_origin(url: str) -> str:
         raise TypeError(f"url must be a str, got {type(url).__qualname__}")
     prepared = requests.PreparedRequest()
     prepared.prepare_url(url, None)  # MissingSchema, InvalidURL
-    parsed = parse_url(prepared.url)
+    parsed = parse_url(prepared.url or "")
     scheme = (parsed.scheme or "").lower()
     if scheme not in _DEFAULT_PORTS:
         raise requests.exceptions.InvalidSchema(f"No connection adapters were found for {url!r}")
@@ -169,7 +167,7 @@ def protected_request(
     breaker = _breaker(service_name, failure_threshold, recovery_timeout, success_threshold)
     timeout = requests_kwargs.get("timeout")
     settings = session.merge_environment_settings(
-        prepared.url,
+        prepared.url or url,
         requests_kwargs.get("proxies") or {},
         requests_kwargs.get("stream"),
         requests_kwargs.get("verify"),

@@ -20,12 +20,14 @@ _ALLOWED = "GET, HEAD"
 
 
 def circuit_breakers_health() -> Dict[str, Dict[str, Dict[str, Any]]]:
-    """The health payload: ``{"circuit_breakers": {name: status}}``, statuses as ``get_status()``."""
+    """The health payload: ``{"circuit_breakers": {name: status}}``, each as ``get_status()``."""
     return {"circuit_breakers": get_all_circuit_breaker_statuses()}
 
 
 def _respond(method: str, path: str) -> Tuple[int, str, List[Tuple[str, str]], bytes]:
     """Status code, reason, headers and body for a request (the body is dropped for HEAD)."""
+    payload: Dict[str, Any]
+    extra: List[Tuple[str, str]]
     if path.rstrip("/") != HEALTH_PATH:
         status, reason, payload, extra = 404, "Not Found", {"error": "not found"}, []
     elif method not in ("GET", "HEAD"):
@@ -43,9 +45,7 @@ def _respond(method: str, path: str) -> Tuple[int, str, List[Tuple[str, str]], b
     return status, reason, headers, b"" if method == "HEAD" else body
 
 
-def wsgi_app(
-    environ: Dict[str, Any], start_response: Callable[..., Any]
-) -> Iterable[bytes]:
+def wsgi_app(environ: Dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """WSGI application serving the health endpoint."""
     method = environ.get("REQUEST_METHOD", "GET").upper()
     # The full path, wherever the app is mounted (SCRIPT_NAME is the mount point).

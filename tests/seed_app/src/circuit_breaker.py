@@ -1,1 +1,1 @@
-from fastbreaker.circuit_breaker import *  # noqa: F401,F403
+from fastbreaker.circuit_breaker import *  # noqa: F403

@@ -1,1 +1,1 @@
-from fastbreaker.external_service_client import *  # noqa: F401,F403
+from fastbreaker.external_service_client import *  # noqa: F403
