@@ -19,14 +19,112 @@ use crate::breaker::{Admission, Breaker, Config, Outcome, Rejection, State, Tick
 use crate::clock::{nanos_from_seconds, seconds_from_nanos, ManualClockError, ProcessClock};
 use crate::registry::{Entry, Registry};
 
-pyo3::create_exception!(
-    fastbreaker,
-    CircuitBreakerError,
-    PyException,
-    "Raised instead of calling the protected function while the circuit is open (or while every \
-     half-open trial slot is taken). `.name` is the breaker's name, `.retry_after` the seconds \
-     until a call could be admitted (0.0 when trial slots are full)."
-);
+/// Raised instead of calling the protected function while the circuit is open (or while every
+/// half-open trial slot is taken).
+///
+/// `.name` is the breaker's name and `.retry_after` the seconds until a call could be admitted
+/// (0.0 when the trial slots are full). The message is made only when it is read, so that
+/// turning a call away costs one small allocation.
+#[pyclass(
+    extends = PyException,
+    frozen,
+    subclass,
+    module = "fastbreaker",
+    name = "CircuitBreakerError"
+)]
+pub struct CircuitBreakerError {
+    breaker_name: Option<Py<PyString>>,
+    retry_after: f64,
+    /// Set when the error comes from a breaker (and not from Python code): why it was raised.
+    rejection: Option<(State, u32)>,
+}
+
+#[pymethods]
+impl CircuitBreakerError {
+    #[new]
+    #[pyo3(signature = (*args, name = None, retry_after = 0.0))]
+    fn new(args: &Bound<'_, PyTuple>, name: Option<Py<PyString>>, retry_after: f64) -> Self {
+        let _ = args; // stored by __init__, as for any exception
+        CircuitBreakerError {
+            breaker_name: name,
+            retry_after,
+            rejection: None,
+        }
+    }
+
+    #[pyo3(signature = (*args, name = None, retry_after = 0.0))]
+    fn __init__(
+        slf: &Bound<'_, Self>,
+        args: &Bound<'_, PyTuple>,
+        name: Option<Py<PyString>>,
+        retry_after: f64,
+    ) -> PyResult<()> {
+        let _ = (name, retry_after); // taken by __new__
+        slf.setattr(intern!(slf.py(), "args"), args)
+    }
+
+    /// The name of the breaker that turned the call away.
+    #[getter]
+    fn name(&self, py: Python<'_>) -> Option<Py<PyString>> {
+        self.breaker_name.as_ref().map(|n| n.clone_ref(py))
+    }
+
+    /// Seconds until a call could be admitted (0.0 when the trial slots are full).
+    #[getter]
+    fn retry_after(&self) -> f64 {
+        self.retry_after
+    }
+
+    fn __str__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let this = slf.get();
+        if let (Some((state, trial_slots)), Some(name)) = (this.rejection, &this.breaker_name) {
+            let name = name.bind(slf.py());
+            return Ok(match state {
+                State::HalfOpen => format!(
+                    "circuit breaker '{name}' is half_open and its {trial_slots} trial call(s) \
+                     are in flight"
+                ),
+                _ => format!(
+                    "circuit breaker '{name}' is open; retry in {:.3}s",
+                    this.retry_after
+                ),
+            });
+        }
+        let args = slf
+            .getattr(intern!(slf.py(), "args"))?
+            .cast_into::<PyTuple>()?;
+        Ok(match args.len() {
+            0 => String::new(),
+            1 => args.get_item(0)?.str()?.to_string(),
+            _ => args.str()?.to_string(),
+        })
+    }
+
+    fn __repr__(slf: &Bound<'_, Self>) -> PyResult<String> {
+        let message = Self::__str__(slf)?;
+        let message = PyString::new(slf.py(), &message).repr()?;
+        Ok(format!("{}({message})", slf.get_type().name()?))
+    }
+
+    /// Pickles as `CircuitBreakerError(message, name=..., retry_after=...)`.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let this = slf.get();
+        let args = if this.rejection.is_some() {
+            PyTuple::new(py, [Self::__str__(slf)?])?
+        } else {
+            slf.getattr(intern!(py, "args"))?.cast_into::<PyTuple>()?
+        };
+        let kwargs = PyDict::new(py);
+        kwargs.set_item("name", this.name(py))?;
+        kwargs.set_item("retry_after", this.retry_after)?;
+        static PARTIAL: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+        let rebuild = PARTIAL
+            .import(py, "functools", "partial")?
+            .call((slf.get_type(),), Some(&kwargs))?;
+        PyTuple::new(py, [rebuild.into_any(), args.into_any()])
+    }
+}
 
 const LOG_TARGET: &str = "fastbreaker";
 const CO_COROUTINE: u32 = 0x80;
@@ -364,31 +462,19 @@ impl PyCircuitBreaker {
     }
 
     fn rejection_error(&self, py: Python<'_>, rejection: Rejection) -> PyErr {
-        let retry_after = seconds_from_nanos(rejection.retry_after);
-        let message = match rejection.state {
-            State::HalfOpen => format!(
-                "circuit breaker '{}' is half_open and its {} trial call(s) are in flight",
-                self.name_str,
-                self.core.config().half_open_max_calls
-            ),
-            _ => format!(
-                "circuit breaker '{}' is open; retry in {retry_after:.3}s",
-                self.name_str
-            ),
+        let error = CircuitBreakerError {
+            breaker_name: Some(self.name.clone_ref(py)),
+            retry_after: seconds_from_nanos(rejection.retry_after),
+            rejection: Some((rejection.state, self.core.config().half_open_max_calls)),
         };
-        let err = CircuitBreakerError::new_err(message);
-        let value = err.value(py);
-        let filled = value
-            .setattr(intern!(py, "name"), self.name.bind(py))
-            .and_then(|_| value.setattr(intern!(py, "retry_after"), retry_after));
-        match filled {
-            Ok(()) => err,
-            Err(e) => e,
+        match Bound::new(py, error) {
+            Ok(instance) => PyErr::from_value(instance.into_any()),
+            Err(err) => err,
         }
     }
 
-    /// Takes admission for one call; raises `CircuitBreakerError` when turned away.
-    fn admit(&self, py: Python<'_>) -> PyResult<TicketGuard<'_>> {
+    /// Takes admission for one call, logging the transition that admitting made (if any).
+    fn admit(&self) -> Result<TicketGuard<'_>, Rejection> {
         match self.core.acquire(&ProcessClock) {
             Admission::Admitted(ticket, transition) => {
                 let guard = TicketGuard {
@@ -400,7 +486,7 @@ impl PyCircuitBreaker {
                 }
                 Ok(guard)
             }
-            Admission::Rejected(rejection) => Err(self.rejection_error(py, rejection)),
+            Admission::Rejected(rejection) => Err(rejection),
         }
     }
 
@@ -438,11 +524,21 @@ impl PyCircuitBreaker {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let guard = this.admit(py)?;
+        let guard = match this.admit() {
+            Ok(guard) => guard,
+            Err(rejection) => {
+                // Calling a coroutine function runs nothing: its coroutine takes admission when
+                // it starts, so a rejection now would be premature.
+                if is_coroutine_function(func)? {
+                    return Self::call_async(slf, func, args, kwargs);
+                }
+                return Err(this.rejection_error(py, rejection));
+            }
+        };
         match func.call(args, kwargs) {
             Ok(result) if is_coroutine(&result) => {
-                // The callable turned out to be asynchronous: nothing has run yet. Give the slot
-                // back and take admission again when the coroutine starts.
+                // An asynchronous callable: calling it only created the coroutine (nothing ran).
+                // Give the admission back; the coroutine takes its own when it starts.
                 drop(guard);
                 python_helper(py, "guard_coroutine")?.call1((slf, result))
             }
@@ -510,9 +606,6 @@ impl PyCircuitBreaker {
                 type_name(func)
             )));
         }
-        if is_coroutine_function(func)? {
-            return Self::call_async(slf, func, args, kwargs);
-        }
         Self::guarded_call(slf, func, args, kwargs)
     }
 
@@ -556,7 +649,10 @@ impl PyCircuitBreaker {
     /// (for code that cannot be wrapped in one function call). Raises `CircuitBreakerError`
     /// when turned away.
     fn acquire(slf: &Bound<'_, Self>) -> PyResult<Permit> {
-        let mut guard = slf.get().admit(slf.py())?;
+        let this = slf.get();
+        let mut guard = this
+            .admit()
+            .map_err(|rejection| this.rejection_error(slf.py(), rejection))?;
         let ticket = guard.ticket.take();
         Ok(Permit {
             breaker: slf.clone().unbind(),
@@ -870,55 +966,42 @@ pub fn get_circuit_breaker<'py>(
         expected_exceptions.given(),
         half_open_max_calls.given(),
     ];
-    let [failure_threshold, recovery_timeout, success_threshold, expected_exceptions, half_open_max_calls] =
-        given;
-
-    let options = options(
-        py,
-        failure_threshold,
-        recovery_timeout,
-        success_threshold,
-        expected_exceptions,
-        half_open_max_calls,
-    )?;
-    let given = given.map(|g| g.is_some());
-    let (existing, wanted) = match registered(py, &name) {
-        Some(existing) => (existing, options),
+    let build_options = || options(py, given[0], given[1], given[2], given[3], given[4]);
+    let any_given = given.iter().any(Option::is_some);
+    let existing = match registered(py, &name) {
+        Some(existing) if !any_given => return Ok(existing), // the hot path: a plain lookup
+        Some(existing) => existing,
         None => {
-            let fresh = Py::new(py, PyCircuitBreaker::build(py, options, Some(name.clone())))?;
-            match REGISTRY.insert_or_get(&name, fresh, |b| b.clone_ref(py)) {
+            let fresh = PyCircuitBreaker::build(py, build_options()?, Some(name.clone()));
+            match REGISTRY.insert_or_get(&name, Py::new(py, fresh)?, |b| b.clone_ref(py)) {
                 Entry::Created(created) => return Ok(created),
                 // Another thread registered the name first: keep its breaker.
                 Entry::Existing { existing, unused } => {
-                    let wanted = unused.get().options(py);
                     drop(unused);
-                    (existing, wanted)
+                    existing
                 }
             }
         }
     };
-    let differences = existing.get().differences(py, &wanted, given)?;
-    if !differences.is_empty() {
-        log::warn!(
-            target: LOG_TARGET,
-            "circuit breaker '{name}' already exists; ignoring different options: {}",
-            differences.join(", ")
-        );
+    if any_given {
+        let differences =
+            existing
+                .get()
+                .differences(py, &build_options()?, given.map(|g| g.is_some()))?;
+        if !differences.is_empty() {
+            log::warn!(
+                target: LOG_TARGET,
+                "circuit breaker '{name}' already exists; ignoring different options: {}",
+                differences.join(", ")
+            );
+        }
     }
     Ok(existing)
 }
 
 impl PyCircuitBreaker {
-    fn options<'py>(&self, py: Python<'py>) -> Options<'py> {
-        Options {
-            config: *self.core.config(),
-            recovery_timeout: self.recovery_timeout.bind(py).clone(),
-            expected: self.expected.bind(py).clone(),
-        }
-    }
-
-    /// The options of `wanted` that differ from this breaker's, among those `given`
-    /// (in the order of [`options`]'s arguments), as `argument=wanted (registered: have)`.
+    /// The options of `wanted` that differ from this breaker's, among those `given` (in the
+    /// order of [`options`]'s arguments), as `argument=wanted (registered: have)`.
     fn differences(
         &self,
         py: Python<'_>,
@@ -926,47 +1009,36 @@ impl PyCircuitBreaker {
         given: [bool; 5],
     ) -> PyResult<Vec<String>> {
         let (have, want) = (self.core.config(), &wanted.config);
-        let shown =
-            |value: &Bound<'_, PyAny>| -> PyResult<String> { Ok(value.repr()?.to_string()) };
-        let (expected_have, expected_want) = (self.expected.bind(py), &wanted.expected);
-        let candidates = [
-            (
-                "failure_threshold",
-                have.failure_threshold != want.failure_threshold,
-                have.failure_threshold.to_string(),
-                want.failure_threshold.to_string(),
-            ),
-            (
+        let mut differences = Vec::new();
+        let mut differ = |argument: &str, want: String, have: String| {
+            differences.push(format!("{argument}={want} (registered: {have})"));
+        };
+        if given[0] && have.failure_threshold != want.failure_threshold {
+            let (w, h) = (want.failure_threshold, have.failure_threshold);
+            differ("failure_threshold", w.to_string(), h.to_string());
+        }
+        if given[1] && have.recovery_timeout != want.recovery_timeout {
+            let want = wanted.recovery_timeout.repr()?.to_string();
+            differ(
                 "recovery_timeout",
-                have.recovery_timeout != want.recovery_timeout,
-                shown(self.recovery_timeout.bind(py))?,
-                shown(&wanted.recovery_timeout)?,
-            ),
-            (
-                "success_threshold",
-                have.success_threshold != want.success_threshold,
-                have.success_threshold.to_string(),
-                want.success_threshold.to_string(),
-            ),
-            (
-                "expected_exceptions",
-                given[3] && !expected_have.eq(expected_want)?,
-                expected_have.repr()?.to_string(),
-                expected_want.repr()?.to_string(),
-            ),
-            (
-                "half_open_max_calls",
-                have.half_open_max_calls != want.half_open_max_calls,
-                have.half_open_max_calls.to_string(),
-                want.half_open_max_calls.to_string(),
-            ),
-        ];
-        Ok(candidates
-            .into_iter()
-            .zip(given)
-            .filter(|((_, differs, _, _), given)| *given && *differs)
-            .map(|((argument, _, have, want), _)| format!("{argument}={want} (registered: {have})"))
-            .collect())
+                want,
+                self.recovery_timeout.bind(py).repr()?.to_string(),
+            );
+        }
+        if given[2] && have.success_threshold != want.success_threshold {
+            let (w, h) = (want.success_threshold, have.success_threshold);
+            differ("success_threshold", w.to_string(), h.to_string());
+        }
+        let expected = self.expected.bind(py);
+        if given[3] && !expected.eq(&wanted.expected)? {
+            let want = wanted.expected.repr()?.to_string();
+            differ("expected_exceptions", want, expected.repr()?.to_string());
+        }
+        if given[4] && have.half_open_max_calls != want.half_open_max_calls {
+            let (w, h) = (want.half_open_max_calls, have.half_open_max_calls);
+            differ("half_open_max_calls", w.to_string(), h.to_string());
+        }
+        Ok(differences)
     }
 }
 

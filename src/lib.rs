@@ -20,7 +20,7 @@ mod _core {
     use crate::bindings::{
         _manual_clock_advance, _manual_clock_start, _manual_clock_stop, _monotonic,
         get_all_circuit_breaker_statuses, get_circuit_breaker, get_circuit_breaker_status,
-        reset_circuit_breaker, Permit, Protected, PyCircuitBreaker,
+        reset_circuit_breaker, CircuitBreakerError, Permit, Protected, PyCircuitBreaker,
     };
 
     #[pymodule_init]
@@ -32,10 +32,6 @@ mod _core {
         if let Ok(logger) = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers) {
             let _ = logger.filter(log::LevelFilter::Trace).install();
         }
-        let error = py.get_type::<crate::bindings::CircuitBreakerError>();
-        error.setattr("name", py.None())?;
-        error.setattr("retry_after", 0.0)?;
-        m.add("CircuitBreakerError", error)?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         Ok(())
     }

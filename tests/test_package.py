@@ -52,8 +52,8 @@ def test_the_error_class_is_shared_and_picklable():
     import pickle
 
     error = fastbreaker.CircuitBreakerError("boom")
-    assert (error.name, error.retry_after) == (None, 0.0)
-    error.name, error.retry_after = "svc", 1.5
+    assert (error.name, error.retry_after, error.args, str(error)) == (None, 0.0, ("boom",), "boom")
+    error = fastbreaker.CircuitBreakerError("boom", name="svc", retry_after=1.5)
     copy = pickle.loads(pickle.dumps(error))
     assert (type(copy), str(copy), copy.name, copy.retry_after) == (
         fastbreaker.CircuitBreakerError,
@@ -62,3 +62,28 @@ def test_the_error_class_is_shared_and_picklable():
         1.5,
     )
     assert issubclass(fastbreaker.CircuitBreakerError, Exception)
+    assert fastbreaker.CircuitBreakerError.__module__ == "fastbreaker"
+
+
+def test_errors_raised_by_a_breaker_pickle_with_their_message():
+    import pickle
+
+    breaker = fastbreaker.CircuitBreaker(name="pickled")
+    breaker.open()
+    try:
+        breaker.call(print)
+    except fastbreaker.CircuitBreakerError as error:
+        raised = error
+    copy = pickle.loads(pickle.dumps(raised))
+    assert str(copy) == str(raised) and str(raised).startswith("circuit breaker 'pickled' is open")
+    assert (copy.name, copy.retry_after) == ("pickled", raised.retry_after)
+    assert repr(raised) == f"CircuitBreakerError({str(raised)!r})"
+
+
+def test_the_error_can_be_subclassed():
+    class ServiceDown(fastbreaker.CircuitBreakerError):
+        pass
+
+    error = ServiceDown("down", name="svc")
+    assert isinstance(error, fastbreaker.CircuitBreakerError) and error.name == "svc"
+    assert repr(error) == "ServiceDown('down')"

@@ -9,6 +9,8 @@ Drop-in modules for existing services: :mod:`fastbreaker.circuit_breaker`,
 test helpers: :mod:`fastbreaker.testing`.
 """
 
+import logging
+
 from ._core import (
     CircuitBreaker,
     CircuitBreakerError,
@@ -34,3 +36,7 @@ __all__ = [
     "get_circuit_breaker_status",
     "reset_circuit_breaker",
 ]
+
+# A library logs; the application decides where to. Without this, Python's last-resort handler
+# would print every WARNING (a circuit opening) to stderr in applications that configured nothing.
+logging.getLogger("fastbreaker").addHandler(logging.NullHandler())
