@@ -12,8 +12,9 @@ pub mod registry;
 
 use pyo3::prelude::*;
 
+/// The Python module `fastbreaker._core`.
 #[pymodule]
-mod _core {
+pub mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]

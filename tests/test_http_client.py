@@ -224,3 +224,29 @@ def test_options_apply_when_the_breaker_is_created(service, unique_name):
     ) == (7, 12.5, 3)
     with pytest.raises(ValueError, match="failure_threshold"):
         protected_get(service.url(), service_name=unique_name + "-x", failure_threshold=0)
+
+
+def test_cookies_set_by_a_service_are_not_sent_on_later_calls(service, unique_name):
+    # One pooled session serves every caller of a service: it must not carry one caller's
+    # cookies into another caller's request (plain requests.get does not either).
+    import http.server
+
+    class SetsCookie(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            service.record({"client": self.client_address, "cookie": self.headers.get("Cookie")})
+            self.send_response(200)
+            self.send_header("Set-Cookie", "session=secret; Path=/")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    service.RequestHandlerClass = SetsCookie
+    first = protected_get(service.url(), service_name=unique_name)
+    assert first.cookies.get("session") == "secret"  # the response still shows them
+    protected_get(service.url(), service_name=unique_name)
+    protected_get(service.url(), service_name=unique_name, cookies={"mine": "1"})
+    assert [r["cookie"] for r in service.requests] == [None, None, "mine=1"]

@@ -15,6 +15,7 @@ and leave the breaker alone.
 
 from __future__ import annotations
 
+import http.cookiejar
 import threading
 from typing import Any, Dict, Optional
 
@@ -78,15 +79,30 @@ _sessions: Dict[str, requests.Session] = {}
 _sessions_lock = threading.Lock()
 
 
-def service_origin(url: str) -> str:
-    """The breaker name for a URL: ``scheme://host[:port]``, host lower-cased, default port left
-    out. Raises the same ``requests`` errors as a request to that URL would (``MissingSchema``,
-    ``InvalidSchema``, ``InvalidURL``)."""
-    if not isinstance(url, (str, bytes)):
-        raise TypeError(f"url must be a str, got {type(url).__qualname__}")
-    prepared = requests.PreparedRequest()
-    prepared.prepare_url(url, None)  # MissingSchema, InvalidURL
-    parsed = parse_url(prepared.url or "")
+class _NoCookies(http.cookiejar.DefaultCookiePolicy):
+    """Keeps a shared session from storing cookies: each protected call sends only the cookies it
+    is given, as ``requests.post`` does, so one caller's cookies never reach another's request.
+    (``response.cookies`` still holds what the service sent.)"""
+
+    def set_ok(self, cookie: http.cookiejar.Cookie, request: Any) -> bool:
+        return False
+
+
+def _new_session() -> requests.Session:
+    session = requests.Session()
+    session.cookies.set_policy(_NoCookies())
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+# Prepares every request (the per-service sessions only differ in their connection pools).
+_preparer = _new_session()
+
+
+def _origin(prepared_url: str, url: Any) -> str:
+    parsed = parse_url(prepared_url)
     scheme = (parsed.scheme or "").lower()
     if scheme not in _DEFAULT_PORTS:
         raise requests.exceptions.InvalidSchema(f"No connection adapters were found for {url!r}")
@@ -98,17 +114,24 @@ def service_origin(url: str) -> str:
     return origin
 
 
+def service_origin(url: str) -> str:
+    """The breaker name for a URL: ``scheme://host[:port]``, host lower-cased, default port left
+    out. Raises the same ``requests`` errors as a request to that URL would (``MissingSchema``,
+    ``InvalidSchema``, ``InvalidURL``)."""
+    if not isinstance(url, (str, bytes)):
+        raise TypeError(f"url must be a str, got {type(url).__qualname__}")
+    prepared = requests.PreparedRequest()
+    prepared.prepare_url(url, None)  # MissingSchema, InvalidURL
+    return _origin(prepared.url or "", url)
+
+
 def _session(service: str) -> requests.Session:
     session = _sessions.get(service)
     if session is None:
         with _sessions_lock:
             session = _sessions.get(service)
             if session is None:
-                session = requests.Session()
-                adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
-                _sessions[service] = session
+                session = _sessions[service] = _new_session()
     return session
 
 
@@ -153,18 +176,22 @@ def protected_request(
     unknown = set(requests_kwargs) - _REQUEST_ARGUMENTS - _SEND_ARGUMENTS
     if unknown:
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
-    origin = service_origin(url)
-    if service_name is None:
-        service_name = origin
-    elif not isinstance(service_name, str):
+    if service_name is not None and not isinstance(service_name, str):
         raise TypeError(f"service_name must be a str, got {type(service_name).__qualname__}")
-    session = _session(service_name)
+    if not isinstance(url, (str, bytes)):
+        raise TypeError(f"url must be a str, got {type(url).__qualname__}")
+
     method = method.upper()
     request = requests.Request(
         method, url, **{k: v for k, v in requests_kwargs.items() if k in _REQUEST_ARGUMENTS}
     )
-    prepared = session.prepare_request(request)  # InvalidHeader, InvalidJSONError, ...
-    breaker = _breaker(service_name, failure_threshold, recovery_timeout, success_threshold)
+    # The caller's mistakes raise here, before any breaker exists: MissingSchema, InvalidURL,
+    # InvalidHeader, InvalidJSONError...
+    prepared = _preparer.prepare_request(request)
+    origin = _origin(prepared.url or "", url)  # InvalidSchema
+    service = origin if service_name is None else service_name
+    session = _session(service)
+    breaker = _breaker(service, failure_threshold, recovery_timeout, success_threshold)
     timeout = requests_kwargs.get("timeout")
     settings = session.merge_environment_settings(
         prepared.url or url,

@@ -1,0 +1,119 @@
+//! The call path allocates nothing in Rust: not in the state machine, and not in the bindings
+//! (driven here from Python code in an embedded interpreter).
+//!
+//! A counting global allocator sees every Rust allocation; CPython's own allocations (frames,
+//! tuples, ints) go through its allocator, not this one, so they are not counted. This file is
+//! its own test binary with a single test, so no other test allocates while it counts.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::ffi::CString;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use fastbreaker::_core;
+use fastbreaker::breaker::{Admission, Breaker, Config, Outcome};
+use fastbreaker::clock::ManualClock;
+use pyo3::prelude::*;
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocations_during(work: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    work();
+    ALLOCATIONS.load(Ordering::SeqCst) - before
+}
+
+const CALLS: usize = 10_000;
+
+const PYTHON: &str = r#"
+import _core
+
+def target(x):
+    return x
+
+def failing(x):
+    raise ConnectionError(x)
+
+breaker = _core.CircuitBreaker(failure_threshold=10**9)
+protected = _core.Protected(breaker, target)
+protected_failure = _core.Protected(breaker, failing)
+
+def successes(n):
+    for i in range(n):
+        protected(i)
+        breaker.call(target, i)
+
+def failures(n):
+    for i in range(n):
+        try:
+            protected_failure(i)
+        except ConnectionError:
+            pass
+"#;
+
+#[test]
+fn the_call_path_allocates_nothing_in_rust() {
+    // The state machine alone: admission and outcomes, success and failure.
+    let clock = ManualClock::new();
+    let breaker = Breaker::new(Config::new(u32::MAX, 2, 1, 1_000).unwrap());
+    let core = allocations_during(|| {
+        for i in 0..CALLS {
+            let Admission::Admitted(ticket, _) = breaker.acquire(&clock) else {
+                panic!("closed breaker rejected a call");
+            };
+            let outcome = if i % 2 == 0 {
+                Outcome::Success
+            } else {
+                Outcome::Failure
+            };
+            let _ = breaker.record(ticket, outcome, &clock);
+        }
+    });
+    assert_eq!(core, 0, "the state machine allocated");
+
+    // The bindings, called from Python.
+    pyo3::append_to_inittab!(_core);
+    Python::attach(|py| {
+        let code = CString::new(PYTHON).unwrap();
+        let module = PyModule::from_code(py, &code, c"no_alloc.py", c"no_alloc").unwrap();
+        let successes = module.getattr("successes").unwrap();
+        let failures = module.getattr("failures").unwrap();
+        successes.call1((100,)).unwrap(); // warm up (interned names, lazy imports)
+        failures.call1((100,)).unwrap();
+        let success_path = allocations_during(|| {
+            successes.call1((CALLS,)).unwrap();
+        });
+        assert_eq!(
+            success_path, 0,
+            "the bindings allocated on the success path"
+        );
+        let failure_path = allocations_during(|| {
+            failures.call1((CALLS,)).unwrap();
+        });
+        // A counted failure reads the wall clock for last_failure_time; nothing allocates.
+        assert_eq!(
+            failure_path, 0,
+            "the bindings allocated on the failure path"
+        );
+    });
+}
