@@ -18,11 +18,11 @@ from __future__ import annotations
 import http.cookiejar
 import threading
 from typing import Any, Dict, Optional
+from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import HTTPError as Urllib3Error
-from urllib3.util import parse_url
 
 from ._core import (
     CircuitBreaker,
@@ -102,15 +102,17 @@ _preparer = _new_session()
 
 
 def _origin(prepared_url: str, url: Any) -> str:
-    parsed = parse_url(prepared_url)
-    scheme = (parsed.scheme or "").lower()
+    # `prepared_url` went through requests' own parsing and normalisation (IDNA, port check).
+    parts = urlsplit(prepared_url)
+    scheme = parts.scheme.lower()
     if scheme not in _DEFAULT_PORTS:
         raise requests.exceptions.InvalidSchema(f"No connection adapters were found for {url!r}")
-    if not parsed.host:
+    host = parts.hostname
+    if not host:
         raise requests.exceptions.InvalidURL(f"Invalid URL {url!r}: No host supplied")
-    origin = f"{scheme}://{parsed.host.lower()}"
-    if parsed.port is not None and parsed.port != _DEFAULT_PORTS[scheme]:
-        origin += f":{parsed.port}"
+    origin = f"{scheme}://[{host}]" if ":" in host else f"{scheme}://{host}"
+    if parts.port is not None and parts.port != _DEFAULT_PORTS[scheme]:
+        origin += f":{parts.port}"
     return origin
 
 
