@@ -286,6 +286,33 @@ fn unique_name() -> String {
     format!("breaker-{}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
+/// The options as given to a constructor (`None`: not given).
+#[derive(Clone, Copy, Default)]
+struct Given<'a, 'py> {
+    failure_threshold: Option<&'a Bound<'py, PyAny>>,
+    recovery_timeout: Option<&'a Bound<'py, PyAny>>,
+    success_threshold: Option<&'a Bound<'py, PyAny>>,
+    expected_exceptions: Option<&'a Bound<'py, PyAny>>,
+    half_open_max_calls: Option<&'a Bound<'py, PyAny>>,
+    /// `None` given means the default, like not giving it.
+    trial_timeout: Option<&'a Bound<'py, PyAny>>,
+}
+
+impl Given<'_, '_> {
+    fn any(&self) -> bool {
+        [
+            self.failure_threshold,
+            self.recovery_timeout,
+            self.success_threshold,
+            self.expected_exceptions,
+            self.half_open_max_calls,
+            self.trial_timeout,
+        ]
+        .iter()
+        .any(Option::is_some)
+    }
+}
+
 /// The checked options of a breaker, before it exists.
 struct Options<'py> {
     config: Config,
@@ -293,25 +320,46 @@ struct Options<'py> {
     expected: Bound<'py, PyTuple>,
 }
 
-fn options<'py>(
-    py: Python<'py>,
-    failure_threshold: Option<&Bound<'py, PyAny>>,
-    recovery_timeout_: Option<&Bound<'py, PyAny>>,
-    success_threshold: Option<&Bound<'py, PyAny>>,
-    expected: Option<&Bound<'py, PyAny>>,
-    half_open_max_calls: Option<&Bound<'py, PyAny>>,
-) -> PyResult<Options<'py>> {
+/// `trial_timeout`: `None` for the default, `math.inf` for no limit, else seconds > 0. Returns
+/// `None` for the default, `Some(None)` for no limit.
+fn trial_timeout(value: &Bound<'_, PyAny>) -> PyResult<Option<Option<u64>>> {
+    if value.is_none() {
+        return Ok(None);
+    }
+    if value.is_instance_of::<PyBool>()
+        || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "trial_timeout must be an int, a float (seconds) or None, got {}",
+            type_name(value)
+        )));
+    }
+    let seconds: f64 = value.extract().map_err(|_| {
+        PyValueError::new_err("trial_timeout must be a number of seconds > 0, got a huge int")
+    })?;
+    if seconds == f64::INFINITY {
+        return Ok(Some(None));
+    }
+    if seconds.is_nan() || seconds <= 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "trial_timeout must be a number of seconds > 0 (or math.inf), got {seconds}"
+        )));
+    }
+    Ok(Some(Some(nanos_from_seconds(seconds).max(1))))
+}
+
+fn options<'py>(py: Python<'py>, given: &Given<'_, 'py>) -> PyResult<Options<'py>> {
     let defaults = Config::default();
     let threshold_or = |value: Option<&Bound<'py, PyAny>>, argument, default| match value {
         Some(value) => threshold(value, argument),
         None => Ok(default),
     };
     let failure_threshold = threshold_or(
-        failure_threshold,
+        given.failure_threshold,
         "failure_threshold",
         defaults.failure_threshold,
     )?;
-    let (timeout_nanos, timeout_shown) = match recovery_timeout_ {
+    let (timeout_nanos, timeout_shown) = match given.recovery_timeout {
         Some(value) => recovery_timeout(value)?,
         None => (
             defaults.recovery_timeout,
@@ -321,26 +369,36 @@ fn options<'py>(
         ),
     };
     let success_threshold = threshold_or(
-        success_threshold,
+        given.success_threshold,
         "success_threshold",
         defaults.success_threshold,
     )?;
-    let expected = match expected {
+    let expected = match given.expected_exceptions {
         Some(value) => expected_exceptions(value)?,
         None => PyTuple::new(py, [py.get_type::<PyException>()])?,
     };
     let half_open_max_calls = threshold_or(
-        half_open_max_calls,
+        given.half_open_max_calls,
         "half_open_max_calls",
         defaults.half_open_max_calls,
     )?;
-    let config = Config::new(
+    let trial_timeout = given
+        .trial_timeout
+        .map(trial_timeout)
+        .transpose()?
+        .flatten();
+    let mut config = Config::new(
         failure_threshold,
         success_threshold,
         half_open_max_calls,
         timeout_nanos,
     )
     .map_err(|e| PyValueError::new_err(e.message))?;
+    if let Some(trial_timeout) = trial_timeout {
+        config = config
+            .with_trial_timeout(trial_timeout)
+            .map_err(|e| PyValueError::new_err(e.message))?;
+    }
     Ok(Options {
         config,
         recovery_timeout: timeout_shown,
@@ -566,10 +624,13 @@ impl PyCircuitBreaker {
             expected_exceptions = Arg::Missing,
             name = None,
             half_open_max_calls = Arg::Missing,
+            trial_timeout = None,
         ),
         text_signature = "(failure_threshold=5, recovery_timeout=60, success_threshold=2, \
-                          expected_exceptions=(Exception,), name=None, half_open_max_calls=1)"
+                          expected_exceptions=(Exception,), name=None, half_open_max_calls=1, \
+                          trial_timeout=None)"
     )]
+    #[allow(clippy::too_many_arguments)] // the documented signature
     fn new<'py>(
         py: Python<'py>,
         failure_threshold: Arg<'py>,
@@ -578,15 +639,17 @@ impl PyCircuitBreaker {
         expected_exceptions: Arg<'py>,
         name: Option<&Bound<'py, PyAny>>,
         half_open_max_calls: Arg<'py>,
+        trial_timeout: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Self> {
-        let options = options(
-            py,
-            failure_threshold.given(),
-            recovery_timeout.given(),
-            success_threshold.given(),
-            expected_exceptions.given(),
-            half_open_max_calls.given(),
-        )?;
+        let given = Given {
+            failure_threshold: failure_threshold.given(),
+            recovery_timeout: recovery_timeout.given(),
+            success_threshold: success_threshold.given(),
+            expected_exceptions: expected_exceptions.given(),
+            half_open_max_calls: half_open_max_calls.given(),
+            trial_timeout,
+        };
+        let options = options(py, &given)?;
         let name = check_name(name)?;
         Ok(Self::build(py, options, name))
     }
@@ -680,6 +743,9 @@ impl PyCircuitBreaker {
             intern!(py, "half_open_max_calls"),
             config.half_open_max_calls,
         )?;
+        // null when trials may run for ever (JSON has no infinity).
+        let trial_timeout = config.trial_timeout.map(seconds_from_nanos);
+        status.set_item(intern!(py, "trial_timeout"), trial_timeout)?;
         status.set_item(
             intern!(py, "retry_after"),
             seconds_from_nanos(snap.retry_after),
@@ -746,9 +812,25 @@ impl PyCircuitBreaker {
         self.core.config().half_open_max_calls
     }
 
+    /// Seconds a half-open trial may run before its slot is given to another call (`math.inf`:
+    /// no limit).
+    #[getter]
+    fn trial_timeout(&self) -> f64 {
+        self.core
+            .config()
+            .trial_timeout
+            .map_or(f64::INFINITY, seconds_from_nanos)
+    }
+
     #[getter]
     fn expected_exceptions<'py>(&self, py: Python<'py>) -> Bound<'py, PyTuple> {
         self.expected.bind(py).clone()
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        // The exception classes could refer back to the breaker (a class attribute, say).
+        visit.call(&self.expected)?;
+        visit.call(&self.recovery_timeout)
     }
 
     fn __repr__(&self) -> String {
@@ -944,10 +1026,12 @@ fn registered(py: Python<'_>, name: &str) -> Option<Py<PyCircuitBreaker>> {
         success_threshold = Arg::Missing,
         expected_exceptions = Arg::Missing,
         half_open_max_calls = Arg::Missing,
+        trial_timeout = None,
     ),
     text_signature = "(name, *, failure_threshold=5, recovery_timeout=60, success_threshold=2, \
-                      expected_exceptions=(Exception,), half_open_max_calls=1)"
+                      expected_exceptions=(Exception,), half_open_max_calls=1, trial_timeout=None)"
 )]
+#[allow(clippy::too_many_arguments)] // the documented signature
 pub fn get_circuit_breaker<'py>(
     py: Python<'py>,
     name: &Bound<'py, PyAny>,
@@ -956,18 +1040,20 @@ pub fn get_circuit_breaker<'py>(
     success_threshold: Arg<'py>,
     expected_exceptions: Arg<'py>,
     half_open_max_calls: Arg<'py>,
+    trial_timeout: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyCircuitBreaker>> {
     let name = check_name(Some(name))?
         .ok_or_else(|| PyTypeError::new_err("name must be a str, got None"))?;
-    let given = [
-        failure_threshold.given(),
-        recovery_timeout.given(),
-        success_threshold.given(),
-        expected_exceptions.given(),
-        half_open_max_calls.given(),
-    ];
-    let build_options = || options(py, given[0], given[1], given[2], given[3], given[4]);
-    let any_given = given.iter().any(Option::is_some);
+    let given = Given {
+        failure_threshold: failure_threshold.given(),
+        recovery_timeout: recovery_timeout.given(),
+        success_threshold: success_threshold.given(),
+        expected_exceptions: expected_exceptions.given(),
+        half_open_max_calls: half_open_max_calls.given(),
+        trial_timeout,
+    };
+    let build_options = || options(py, &given);
+    let any_given = given.any();
     let existing = match registered(py, &name) {
         Some(existing) if !any_given => return Ok(existing), // the hot path: a plain lookup
         Some(existing) => existing,
@@ -984,10 +1070,7 @@ pub fn get_circuit_breaker<'py>(
         }
     };
     if any_given {
-        let differences =
-            existing
-                .get()
-                .differences(py, &build_options()?, given.map(|g| g.is_some()))?;
+        let differences = existing.get().differences(py, &build_options()?, &given)?;
         if !differences.is_empty() {
             log::warn!(
                 target: LOG_TARGET,
@@ -1000,24 +1083,24 @@ pub fn get_circuit_breaker<'py>(
 }
 
 impl PyCircuitBreaker {
-    /// The options of `wanted` that differ from this breaker's, among those `given` (in the
-    /// order of [`options`]'s arguments), as `argument=wanted (registered: have)`.
+    /// The options of `wanted` that differ from this breaker's, among those `given`, as
+    /// `argument=wanted (registered: have)`.
     fn differences(
         &self,
         py: Python<'_>,
         wanted: &Options<'_>,
-        given: [bool; 5],
+        given: &Given<'_, '_>,
     ) -> PyResult<Vec<String>> {
         let (have, want) = (self.core.config(), &wanted.config);
         let mut differences = Vec::new();
         let mut differ = |argument: &str, want: String, have: String| {
             differences.push(format!("{argument}={want} (registered: {have})"));
         };
-        if given[0] && have.failure_threshold != want.failure_threshold {
+        if given.failure_threshold.is_some() && have.failure_threshold != want.failure_threshold {
             let (w, h) = (want.failure_threshold, have.failure_threshold);
             differ("failure_threshold", w.to_string(), h.to_string());
         }
-        if given[1] && have.recovery_timeout != want.recovery_timeout {
+        if given.recovery_timeout.is_some() && have.recovery_timeout != want.recovery_timeout {
             let want = wanted.recovery_timeout.repr()?.to_string();
             differ(
                 "recovery_timeout",
@@ -1025,18 +1108,29 @@ impl PyCircuitBreaker {
                 self.recovery_timeout.bind(py).repr()?.to_string(),
             );
         }
-        if given[2] && have.success_threshold != want.success_threshold {
+        if given.success_threshold.is_some() && have.success_threshold != want.success_threshold {
             let (w, h) = (want.success_threshold, have.success_threshold);
             differ("success_threshold", w.to_string(), h.to_string());
         }
         let expected = self.expected.bind(py);
-        if given[3] && !expected.eq(&wanted.expected)? {
+        if given.expected_exceptions.is_some() && !expected.eq(&wanted.expected)? {
             let want = wanted.expected.repr()?.to_string();
             differ("expected_exceptions", want, expected.repr()?.to_string());
         }
-        if given[4] && have.half_open_max_calls != want.half_open_max_calls {
+        if given.half_open_max_calls.is_some()
+            && have.half_open_max_calls != want.half_open_max_calls
+        {
             let (w, h) = (want.half_open_max_calls, have.half_open_max_calls);
             differ("half_open_max_calls", w.to_string(), h.to_string());
+        }
+        if given.trial_timeout.is_some() && have.trial_timeout != want.trial_timeout {
+            let shown =
+                |t: Option<u64>| t.map_or("inf".to_owned(), |t| seconds_from_nanos(t).to_string());
+            differ(
+                "trial_timeout",
+                shown(want.trial_timeout),
+                shown(have.trial_timeout),
+            );
         }
         Ok(differences)
     }

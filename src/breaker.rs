@@ -10,11 +10,17 @@
 //! late and ignored: a slow call started while CLOSED cannot re-open or close a circuit that has
 //! changed since.
 //!
+//! HALF_OPEN admits at most `half_open_max_calls` trials at once. A trial that has been out for
+//! `trial_timeout` is taken to be hung: its slot goes to the next caller and its outcome, should
+//! it ever arrive, is late. A breaker is never wedged in HALF_OPEN by a call that never returns.
+//!
 //! Methods that change the state return the [`Transition`] they made (if any) instead of logging
 //! it, so that the caller can report it after the lock is released.
 //!
 //! The methods `acquire`, `record`, `snapshot`, `reset` and `force_open` are the whole surface the
 //! bindings use: a breaker whose state lives in a shared store would provide the same five.
+
+use std::collections::VecDeque;
 
 use parking_lot::Mutex;
 
@@ -58,6 +64,8 @@ pub struct Config {
     pub success_threshold: u32,
     pub half_open_max_calls: u32,
     pub recovery_timeout: Nanos,
+    /// How long a HALF_OPEN trial may run before its slot is reclaimed; `None`: forever.
+    pub trial_timeout: Option<Nanos>,
 }
 
 /// Why a [`Config`] could not be built: the name of the argument and what is wrong with it.
@@ -91,6 +99,27 @@ impl Config {
             success_threshold,
             half_open_max_calls,
             recovery_timeout,
+            trial_timeout: Self::default_trial_timeout(recovery_timeout),
+        })
+    }
+
+    /// A trial may run as long as the circuit stayed open: `recovery_timeout`, or forever when
+    /// that is zero (a trial cannot be "hung" after no time at all).
+    pub fn default_trial_timeout(recovery_timeout: Nanos) -> Option<Nanos> {
+        (recovery_timeout > 0).then_some(recovery_timeout)
+    }
+
+    /// Sets how long a trial may run before its slot is reclaimed (`None`: forever).
+    pub fn with_trial_timeout(self, trial_timeout: Option<Nanos>) -> Result<Self, ConfigError> {
+        if trial_timeout == Some(0) {
+            return Err(ConfigError {
+                argument: "trial_timeout",
+                message: "trial_timeout must be greater than 0".to_owned(),
+            });
+        }
+        Ok(Config {
+            trial_timeout,
+            ..self
         })
     }
 }
@@ -102,6 +131,7 @@ impl Default for Config {
             success_threshold: 2,
             half_open_max_calls: 1,
             recovery_timeout: 60 * crate::clock::NANOS_PER_SECOND,
+            trial_timeout: Some(60 * crate::clock::NANOS_PER_SECOND),
         }
     }
 }
@@ -112,14 +142,22 @@ impl Default for Config {
 #[must_use = "a ticket must be handed back to Breaker::record, or a trial slot leaks"]
 pub struct Ticket {
     generation: u64,
-    trial: bool,
+    /// The trial's id when the ticket holds a HALF_OPEN trial slot.
+    trial: Option<u64>,
 }
 
 impl Ticket {
     /// Whether this ticket holds one of the HALF_OPEN trial slots.
     pub fn is_trial(&self) -> bool {
-        self.trial
+        self.trial.is_some()
     }
+}
+
+/// A HALF_OPEN trial in flight.
+#[derive(Clone, Copy, Debug)]
+struct Trial {
+    id: u64,
+    started: Nanos,
 }
 
 /// A change of state, for logging and listeners.
@@ -156,7 +194,7 @@ pub struct Snapshot {
     pub state: State,
     pub failure_count: u32,
     pub success_count: u32,
-    /// Trial calls running now (HALF_OPEN only).
+    /// Trial calls running now and not yet timed out (HALF_OPEN only).
     pub trials_in_flight: u32,
     /// Wall-clock time of the last counted failure, in seconds since the Unix epoch.
     pub last_failure_time: Option<f64>,
@@ -171,7 +209,9 @@ struct Inner {
     state: State,
     failure_count: u32,
     success_count: u32,
-    trials_in_flight: u32,
+    /// HALF_OPEN trials in flight, oldest first (ids and start times only grow).
+    trials: VecDeque<Trial>,
+    next_trial_id: u64,
     opened_at: Nanos,
     generation: u64,
     last_failure_time: Option<f64>,
@@ -195,7 +235,7 @@ impl Inner {
         let from = self.state;
         self.state = to;
         self.generation = self.generation.wrapping_add(1);
-        self.trials_in_flight = 0;
+        self.trials.clear();
         match to {
             State::Open => {
                 self.opened_at = now;
@@ -212,6 +252,45 @@ impl Inner {
             to,
             failure_count: self.failure_count,
             success_count: self.success_count,
+        }
+    }
+
+    fn is_hung(trial: &Trial, config: &Config, now: Nanos) -> bool {
+        config
+            .trial_timeout
+            .is_some_and(|timeout| now.saturating_sub(trial.started) >= timeout)
+    }
+
+    /// Gives the slots of hung trials to new callers; their outcomes will be late.
+    fn reclaim_hung_trials(&mut self, config: &Config, now: Nanos) {
+        while self
+            .trials
+            .front()
+            .is_some_and(|trial| Self::is_hung(trial, config, now))
+        {
+            self.trials.pop_front();
+        }
+    }
+
+    /// Starts a trial; returns its ticket.
+    fn start_trial(&mut self, now: Nanos) -> Ticket {
+        let id = self.next_trial_id;
+        self.next_trial_id = self.next_trial_id.wrapping_add(1);
+        self.trials.push_back(Trial { id, started: now });
+        Ticket {
+            generation: self.generation,
+            trial: Some(id),
+        }
+    }
+
+    /// Ends the trial `id`; false when it is no longer in flight (reclaimed as hung).
+    fn end_trial(&mut self, id: u64) -> bool {
+        match self.trials.iter().position(|trial| trial.id == id) {
+            Some(index) => {
+                self.trials.remove(index);
+                true
+            }
+            None => false,
         }
     }
 
@@ -237,7 +316,8 @@ impl Breaker {
                 state: State::Closed,
                 failure_count: 0,
                 success_count: 0,
-                trials_in_flight: 0,
+                trials: VecDeque::new(),
+                next_trial_id: 0,
                 opened_at: 0,
                 generation: 0,
                 last_failure_time: None,
@@ -256,7 +336,7 @@ impl Breaker {
             State::Closed => Admission::Admitted(
                 Ticket {
                     generation: inner.generation,
-                    trial: false,
+                    trial: None,
                 },
                 None,
             ),
@@ -270,30 +350,18 @@ impl Breaker {
                     });
                 }
                 let transition = inner.transition(State::HalfOpen, now);
-                inner.trials_in_flight = 1;
-                Admission::Admitted(
-                    Ticket {
-                        generation: inner.generation,
-                        trial: true,
-                    },
-                    Some(transition),
-                )
+                Admission::Admitted(inner.start_trial(now), Some(transition))
             }
             State::HalfOpen => {
-                if inner.trials_in_flight >= self.config.half_open_max_calls {
+                let now = clock.now();
+                inner.reclaim_hung_trials(&self.config, now);
+                if inner.trials.len() >= self.config.half_open_max_calls as usize {
                     return Admission::Rejected(Rejection {
                         state: State::HalfOpen,
                         retry_after: 0,
                     });
                 }
-                inner.trials_in_flight += 1;
-                Admission::Admitted(
-                    Ticket {
-                        generation: inner.generation,
-                        trial: true,
-                    },
-                    None,
-                )
+                Admission::Admitted(inner.start_trial(now), None)
             }
         }
     }
@@ -311,6 +379,11 @@ impl Breaker {
             // took back every trial slot of the old generation).
             return None;
         }
+        if let Some(id) = ticket.trial {
+            if !inner.end_trial(id) {
+                return None; // late: the trial was taken for hung and its slot given away
+            }
+        }
         match (inner.state, outcome) {
             (State::Closed, Outcome::Success) => {
                 inner.failure_count = 0;
@@ -325,7 +398,6 @@ impl Breaker {
                 }
             }
             (State::HalfOpen, Outcome::Success) => {
-                inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
                 inner.success_count = inner.success_count.saturating_add(1);
                 if inner.success_count >= self.config.success_threshold {
                     Some(inner.transition(State::Closed, clock.now()))
@@ -337,10 +409,8 @@ impl Breaker {
                 inner.count_failure(clock);
                 Some(inner.transition(State::Open, clock.now()))
             }
-            (State::HalfOpen, Outcome::Ignored) => {
-                inner.trials_in_flight = inner.trials_in_flight.saturating_sub(1);
-                None
-            }
+            // The trial's slot was given back above; nothing else changes.
+            (State::HalfOpen, Outcome::Ignored) => None,
             // Nothing admitted in an OPEN generation (the OPEN -> HALF_OPEN move starts a new
             // one before admitting), and an ignored outcome in CLOSED changes nothing.
             (State::Open, _) | (State::Closed, Outcome::Ignored) => None,
@@ -369,7 +439,12 @@ impl Breaker {
                 0
             },
             trials_in_flight: if state == State::HalfOpen {
-                inner.trials_in_flight
+                let running = inner
+                    .trials
+                    .iter()
+                    .filter(|trial| !Inner::is_hung(trial, &self.config, now))
+                    .count();
+                u32::try_from(running).unwrap_or(u32::MAX)
             } else {
                 0
             },
@@ -640,6 +715,76 @@ mod tests {
         clock.advance(SECOND);
         let t = b.reset(&clock).unwrap();
         assert_eq!(t.from, State::HalfOpen);
+    }
+
+    #[test]
+    fn a_hung_trial_gives_its_slot_away_and_its_outcome_is_late() {
+        let clock = ManualClock::new();
+        let b = breaker(1, 1, 1, 10);
+        run(&b, &clock, Outcome::Failure);
+        clock.advance(10 * SECOND);
+        let hung = admit(&b, &clock);
+        clock.advance(10 * SECOND - 1);
+        assert!(matches!(b.acquire(&clock), Admission::Rejected(_)));
+        assert_eq!(b.snapshot(&clock).trials_in_flight, 1);
+        clock.advance(1);
+        assert_eq!(b.snapshot(&clock).trials_in_flight, 0); // hung: not counted
+        let fresh = admit(&b, &clock);
+        // The hung trial finally fails: late, so the circuit does not re-open.
+        assert_eq!(b.record(hung, Outcome::Failure, &clock), None);
+        assert_eq!(state(&b, &clock), State::HalfOpen);
+        let t = b.record(fresh, Outcome::Success, &clock).unwrap();
+        assert_eq!(t.to, State::Closed);
+    }
+
+    #[test]
+    fn only_hung_trials_are_reclaimed() {
+        let clock = ManualClock::new();
+        let b = breaker(1, 5, 2, 10);
+        run(&b, &clock, Outcome::Failure);
+        clock.advance(10 * SECOND);
+        let old = admit(&b, &clock);
+        clock.advance(5 * SECOND);
+        let young = admit(&b, &clock);
+        clock.advance(5 * SECOND); // `old` is hung, `young` is not
+        let third = admit(&b, &clock);
+        assert!(matches!(b.acquire(&clock), Admission::Rejected(_)));
+        assert_eq!(b.record(old, Outcome::Success, &clock), None);
+        assert_eq!(b.snapshot(&clock).success_count, 0);
+        b.record(young, Outcome::Success, &clock);
+        b.record(third, Outcome::Success, &clock);
+        assert_eq!(b.snapshot(&clock).success_count, 2);
+    }
+
+    #[test]
+    fn trials_never_time_out_without_a_trial_timeout() {
+        let clock = ManualClock::new();
+        let b = breaker(1, 1, 1, 0);
+        assert_eq!(b.config().trial_timeout, None);
+        run(&b, &clock, Outcome::Failure);
+        let trial = admit(&b, &clock);
+        clock.advance(1_000_000 * SECOND);
+        assert!(matches!(b.acquire(&clock), Admission::Rejected(_)));
+        assert!(b.record(trial, Outcome::Success, &clock).is_some());
+    }
+
+    #[test]
+    fn trial_timeout_is_configurable() {
+        let config = Config::new(1, 1, 1, 60 * SECOND).unwrap();
+        assert_eq!(config.trial_timeout, Some(60 * SECOND));
+        let config = config.with_trial_timeout(Some(SECOND)).unwrap();
+        assert_eq!(config.trial_timeout, Some(SECOND));
+        assert_eq!(
+            config.with_trial_timeout(Some(0)).unwrap_err().argument,
+            "trial_timeout"
+        );
+        let clock = ManualClock::new();
+        let b = Breaker::new(config);
+        b.force_open(&clock);
+        clock.advance(60 * SECOND);
+        let _hung = admit(&b, &clock);
+        clock.advance(SECOND);
+        let _next = admit(&b, &clock);
     }
 
     #[test]

@@ -28,6 +28,7 @@ def test_a_new_breaker_is_closed_with_empty_counts():
         "recovery_timeout": 60,
         "success_threshold": 2,
         "half_open_max_calls": 1,
+        "trial_timeout": 60.0,
         "retry_after": 0.0,
     }
     assert json.loads(json.dumps(status)) == status
@@ -312,3 +313,43 @@ def test_the_manual_clock_is_shared_by_every_thread():
         thread.start()
         thread.join()
     assert states == ["half_open"]
+
+
+def test_a_hung_trial_does_not_wedge_the_breaker():
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=10, success_threshold=1)
+    with manual_clock() as clock:
+        breaker.open()
+        clock.advance(10)
+        hung = breaker.acquire()  # a trial that never comes back (in time)
+        assert hung.is_trial
+        clock.advance(9.5)
+        with pytest.raises(CircuitBreakerError) as raised:
+            breaker.call(ok)
+        assert raised.value.retry_after == 0.0
+        clock.advance(0.5)  # out for trial_timeout (= recovery_timeout): taken for hung
+        assert breaker.get_status()["state"] == "half_open"
+        assert breaker.call(ok) == "ok"
+        assert breaker.state == "closed"
+        # Its outcome, arriving at last, is late: it cannot re-open the closed circuit.
+        hung.record_failure()
+        assert (breaker.state, breaker.failure_count) == ("closed", 0)
+
+
+def test_trial_timeout_can_be_set_or_lifted():
+    import math
+
+    quick = CircuitBreaker(failure_threshold=1, recovery_timeout=60, trial_timeout=0.5)
+    never = CircuitBreaker(failure_threshold=1, recovery_timeout=60, trial_timeout=math.inf)
+    assert (quick.trial_timeout, quick.get_status()["trial_timeout"]) == (0.5, 0.5)
+    assert (never.trial_timeout, never.get_status()["trial_timeout"]) == (math.inf, None)
+    assert CircuitBreaker(recovery_timeout=0).trial_timeout == math.inf
+    with manual_clock() as clock:
+        for breaker in (quick, never):
+            breaker.open()
+        clock.advance(60)
+        quick_trial, never_trial = quick.acquire(), never.acquire()
+        clock.advance(3600)
+        assert quick.acquire().is_trial
+        with pytest.raises(CircuitBreakerError):
+            never.acquire()
+    del quick_trial, never_trial

@@ -106,3 +106,15 @@ def test_registry_checks_its_arguments(unique_name):
     from fastbreaker import get_circuit_breaker_status
 
     assert get_circuit_breaker_status(unique_name) is None  # nothing half-built
+
+
+@pytest.mark.parametrize("value", [True, "1", [1]])
+def test_trial_timeout_must_be_a_number(value):
+    with pytest.raises(TypeError, match="trial_timeout"):
+        CircuitBreaker(trial_timeout=value)
+
+
+@pytest.mark.parametrize("value", [0, -1, 0.0, float("nan"), float("-inf")])
+def test_trial_timeout_must_be_positive(value):
+    with pytest.raises(ValueError, match="trial_timeout"):
+        CircuitBreaker(trial_timeout=value)

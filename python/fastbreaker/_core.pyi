@@ -15,6 +15,8 @@ from typing import (
     final,
 )
 
+from typing_extensions import disjoint_base
+
 from ._state import CircuitState
 
 _T = TypeVar("_T")
@@ -37,12 +39,22 @@ __all__ = [
     "__version__",
 ]
 
+@disjoint_base
 class CircuitBreakerError(Exception):
     """Raised instead of calling the protected function while the circuit is open (or while every
     half-open trial slot is taken)."""
 
-    name: Optional[str]
-    retry_after: float
+    def __new__(
+        cls, *args: object, name: Optional[str] = None, retry_after: float = 0.0
+    ) -> CircuitBreakerError: ...
+    def __init__(
+        self, *args: object, name: Optional[str] = None, retry_after: float = 0.0
+    ) -> None: ...
+    @property
+    def name(self) -> Optional[str]: ...
+    @property
+    def retry_after(self) -> float: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
 
 @final
 class CircuitBreaker:
@@ -54,6 +66,7 @@ class CircuitBreaker:
         expected_exceptions: Union[Type[Exception], Sequence[Type[Exception]]] = (Exception,),
         name: Optional[str] = None,
         half_open_max_calls: int = 1,
+        trial_timeout: Optional[float] = None,
     ) -> CircuitBreaker: ...
     def call(self, func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T: ...
     def call_async(
@@ -82,6 +95,8 @@ class CircuitBreaker:
     def success_threshold(self) -> int: ...
     @property
     def half_open_max_calls(self) -> int: ...
+    @property
+    def trial_timeout(self) -> float: ...
     @property
     def expected_exceptions(self) -> Tuple[Type[Exception], ...]: ...
 
@@ -112,6 +127,7 @@ def get_circuit_breaker(
     success_threshold: int = 2,
     expected_exceptions: Union[Type[Exception], Sequence[Type[Exception]]] = (Exception,),
     half_open_max_calls: int = 1,
+    trial_timeout: Optional[float] = None,
 ) -> CircuitBreaker: ...
 def get_circuit_breaker_status(name: str) -> Optional[Dict[str, Any]]: ...
 def reset_circuit_breaker(name: str) -> bool: ...

@@ -32,6 +32,7 @@ def circuit_breaker(
     expected_exceptions: ExceptionClasses = (Exception,),
     name: Optional[str] = None,
     half_open_max_calls: int = 1,
+    trial_timeout: Optional[float] = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -45,6 +46,7 @@ def circuit_breaker(
     expected_exceptions: ExceptionClasses = (Exception,),
     name: Optional[str] = None,
     half_open_max_calls: int = 1,
+    trial_timeout: Optional[float] = None,
 ) -> Any:
     """Protects a function with a circuit breaker of its own.
 
@@ -59,6 +61,7 @@ def circuit_breaker(
         success_threshold=success_threshold,
         expected_exceptions=expected_exceptions,
         half_open_max_calls=half_open_max_calls,
+        trial_timeout=trial_timeout,
     )
     # Build (and throw away) one breaker now, so that bad options fail at the decorator line.
     CircuitBreaker(**options, name=name if name is not None else "circuit_breaker")
