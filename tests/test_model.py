@@ -11,13 +11,12 @@ import re
 from typing import Any, List, Optional, Tuple
 
 import pytest
+from fastbreaker import CircuitBreaker, CircuitBreakerError, Permit
+from fastbreaker.testing import manual_clock
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from model import FAILURE, IGNORED, SUCCESS, Model, Ticket
-
-from fastbreaker import CircuitBreaker, CircuitBreakerError, Permit
-from fastbreaker.testing import manual_clock
 
 NS = 1_000_000_000
 EXAMPLES = 150
