@@ -273,7 +273,8 @@ fn check_name(name: Option<&Bound<'_, PyAny>>) -> PyResult<Option<String>> {
                 type_name(name)
             ))
         })?
-        .to_str()?
+        .to_str()
+        .map_err(|_| PyValueError::new_err("name must be a valid str (no lone surrogates)"))?
         .to_owned();
     if name.is_empty() {
         return Err(PyValueError::new_err("name must not be empty"));
@@ -1011,6 +1012,11 @@ impl Protected {
 
 static REGISTRY: LazyLock<Registry<Py<PyCircuitBreaker>>> = LazyLock::new(Registry::new);
 
+/// A registry key: a non-empty `str`.
+fn registry_name(name: &Bound<'_, PyAny>) -> PyResult<String> {
+    check_name(Some(name))?.ok_or_else(|| PyTypeError::new_err("name must be a str, got None"))
+}
+
 fn registered(py: Python<'_>, name: &str) -> Option<Py<PyCircuitBreaker>> {
     REGISTRY.get(name, |b| b.clone_ref(py))
 }
@@ -1042,8 +1048,7 @@ pub fn get_circuit_breaker<'py>(
     half_open_max_calls: Arg<'py>,
     trial_timeout: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Py<PyCircuitBreaker>> {
-    let name = check_name(Some(name))?
-        .ok_or_else(|| PyTypeError::new_err("name must be a str, got None"))?;
+    let name = registry_name(name)?;
     let given = Given {
         failure_threshold: failure_threshold.given(),
         recovery_timeout: recovery_timeout.given(),
@@ -1140,23 +1145,23 @@ impl PyCircuitBreaker {
 #[pyfunction]
 pub fn get_circuit_breaker_status<'py>(
     py: Python<'py>,
-    name: &str,
+    name: &Bound<'py, PyAny>,
 ) -> PyResult<Option<Bound<'py, PyDict>>> {
-    registered(py, name)
+    registered(py, &registry_name(name)?)
         .map(|b| b.get().get_status(py))
         .transpose()
 }
 
 /// Closes the breaker registered under `name`; returns whether there was one.
 #[pyfunction]
-pub fn reset_circuit_breaker(py: Python<'_>, name: &str) -> bool {
-    match registered(py, name) {
+pub fn reset_circuit_breaker(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(match registered(py, &registry_name(name)?) {
         Some(b) => {
             b.get().reset();
             true
         }
         None => false,
-    }
+    })
 }
 
 /// Every registered breaker's status, by name.
