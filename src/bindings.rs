@@ -5,6 +5,7 @@
 //! method here returns to code that may run Python (the protected function, `isinstance` checks,
 //! logging, allocating Python objects).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
@@ -15,7 +16,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyFunction, PyInt, PyList, PyString, PyTuple, PyType};
 use pyo3::{intern, PyTraverseError, PyVisit};
 
-use crate::breaker::{Admission, Breaker, Config, Outcome, Rejection, State, Ticket, Transition};
+use crate::breaker::{
+    Admission, Breaker, Config, Outcome, Rejection, Snapshot, State, Ticket, Transition,
+};
 use crate::clock::{nanos_from_seconds, seconds_from_nanos, ManualClockError, ProcessClock};
 use crate::registry::{Entry, Registry};
 
@@ -470,7 +473,7 @@ fn is_coroutine(value: &Bound<'_, PyAny>) -> bool {
 /// A circuit breaker. See the Python documentation of `fastbreaker.CircuitBreaker`.
 #[pyclass(frozen, weakref, module = "fastbreaker._core", name = "CircuitBreaker")]
 pub struct PyCircuitBreaker {
-    core: Arc<Breaker>,
+    core: Arc<Core>,
     name: Py<PyString>,
     name_str: String,
     recovery_timeout: Py<PyAny>,
@@ -479,24 +482,79 @@ pub struct PyCircuitBreaker {
     expects_any_exception: bool,
 }
 
+/// The state machine as the bindings see it: on the process clock, and with a panic (a bug) turned
+/// into a `RuntimeError` that says so, instead of escaping to the user as `PanicException`.
+///
+/// Everything the bindings do to a breaker's state goes through these five methods; a breaker
+/// whose state lives in a shared store would slot in here.
+pub struct Core(Breaker);
+
+fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
+    let detail = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned());
+    PyRuntimeError::new_err(format!(
+        "fastbreaker internal error ({detail}); please report it"
+    ))
+}
+
+impl Core {
+    fn new(config: Config) -> Self {
+        Core(Breaker::new(config))
+    }
+
+    fn config(&self) -> &Config {
+        self.0.config()
+    }
+
+    fn guarded<T>(&self, op: impl FnOnce(&Breaker) -> T) -> PyResult<T> {
+        catch_unwind(AssertUnwindSafe(|| op(&self.0))).map_err(internal_error)
+    }
+
+    fn acquire(&self) -> PyResult<Admission> {
+        self.guarded(|b| b.acquire(&ProcessClock))
+    }
+
+    fn record(&self, ticket: Ticket, outcome: Outcome) -> PyResult<Option<Transition>> {
+        self.guarded(|b| b.record(ticket, outcome, &ProcessClock))
+    }
+
+    fn snapshot(&self) -> PyResult<Snapshot> {
+        self.guarded(|b| b.snapshot(&ProcessClock))
+    }
+
+    fn reset(&self) -> PyResult<Option<Transition>> {
+        self.guarded(|b| b.reset(&ProcessClock))
+    }
+
+    fn force_open(&self) -> PyResult<Option<Transition>> {
+        self.guarded(|b| b.force_open(&ProcessClock))
+    }
+}
+
 /// Hands the ticket back as IGNORED unless the outcome was recorded: a call that unwinds for any
 /// reason never keeps a trial slot.
 struct TicketGuard<'a> {
-    core: &'a Breaker,
+    core: &'a Core,
     ticket: Option<Ticket>,
 }
 
 impl TicketGuard<'_> {
-    fn finish(mut self, outcome: Outcome) -> Option<Transition> {
-        let ticket = self.ticket.take()?;
-        self.core.record(ticket, outcome, &ProcessClock)
+    fn finish(mut self, outcome: Outcome) -> PyResult<Option<Transition>> {
+        match self.ticket.take() {
+            Some(ticket) => self.core.record(ticket, outcome),
+            None => Ok(None),
+        }
     }
 }
 
 impl Drop for TicketGuard<'_> {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.core.record(ticket, Outcome::Ignored, &ProcessClock);
+            // An ignored outcome makes no transition; an internal error has nowhere to go here.
+            let _ = self.core.record(ticket, Outcome::Ignored);
         }
     }
 }
@@ -511,7 +569,7 @@ impl PyCircuitBreaker {
                 .map(|c| c.is(py.get_type::<PyException>()))
                 .unwrap_or(false);
         PyCircuitBreaker {
-            core: Arc::new(Breaker::new(options.config)),
+            core: Arc::new(Core::new(options.config)),
             name: PyString::new(py, &name_str).unbind(),
             name_str,
             recovery_timeout: options.recovery_timeout.unbind(),
@@ -533,8 +591,8 @@ impl PyCircuitBreaker {
     }
 
     /// Takes admission for one call, logging the transition that admitting made (if any).
-    fn admit(&self) -> Result<TicketGuard<'_>, Rejection> {
-        match self.core.acquire(&ProcessClock) {
+    fn admit(&self) -> PyResult<Result<TicketGuard<'_>, Rejection>> {
+        Ok(match self.core.acquire()? {
             Admission::Admitted(ticket, transition) => {
                 let guard = TicketGuard {
                     core: &self.core,
@@ -546,7 +604,7 @@ impl PyCircuitBreaker {
                 Ok(guard)
             }
             Admission::Rejected(rejection) => Err(rejection),
-        }
+        })
     }
 
     /// Counted failure, or ignored. An `isinstance` check that itself raises makes the outcome
@@ -568,10 +626,11 @@ impl PyCircuitBreaker {
         }
     }
 
-    fn settle(&self, guard: TicketGuard<'_>, outcome: Outcome) {
-        if let Some(t) = guard.finish(outcome) {
+    fn settle(&self, guard: TicketGuard<'_>, outcome: Outcome) -> PyResult<()> {
+        if let Some(t) = guard.finish(outcome)? {
             log_transition(&self.name_str, &t);
         }
+        Ok(())
     }
 
     /// Runs a synchronous call under the breaker.
@@ -583,7 +642,7 @@ impl PyCircuitBreaker {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let guard = match this.admit() {
+        let guard = match this.admit()? {
             Ok(guard) => guard,
             Err(rejection) => {
                 // Calling a coroutine function runs nothing: its coroutine takes admission when
@@ -602,12 +661,12 @@ impl PyCircuitBreaker {
                 python_helper(py, "guard_coroutine")?.call1((slf, result))
             }
             Ok(result) => {
-                this.settle(guard, Outcome::Success);
+                this.settle(guard, Outcome::Success)?;
                 Ok(result)
             }
             Err(err) => {
                 let (outcome, check_error) = this.classify(py, &err);
-                this.settle(guard, outcome);
+                this.settle(guard, outcome)?;
                 Err(check_error.unwrap_or(err))
             }
         }
@@ -715,7 +774,7 @@ impl PyCircuitBreaker {
     fn acquire(slf: &Bound<'_, Self>) -> PyResult<Permit> {
         let this = slf.get();
         let mut guard = this
-            .admit()
+            .admit()?
             .map_err(|rejection| this.rejection_error(slf.py(), rejection))?;
         let ticket = guard.ticket.take();
         Ok(Permit {
@@ -726,7 +785,7 @@ impl PyCircuitBreaker {
 
     /// A JSON-serialisable snapshot of the breaker.
     fn get_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let snap = self.core.snapshot(&ProcessClock);
+        let snap = self.core.snapshot()?;
         let config = self.core.config();
         let status = PyDict::new(py);
         status.set_item(intern!(py, "name"), self.name.bind(py))?;
@@ -755,37 +814,39 @@ impl PyCircuitBreaker {
     }
 
     /// Closes the circuit and zeroes the counts (`last_failure_time` is kept).
-    fn reset(&self) {
-        if let Some(t) = self.core.reset(&ProcessClock) {
+    fn reset(&self) -> PyResult<()> {
+        if let Some(t) = self.core.reset()? {
             log_transition(&self.name_str, &t);
         }
+        Ok(())
     }
 
     /// Forces the circuit open, restarting the recovery timer.
-    fn open(&self) {
-        if let Some(t) = self.core.force_open(&ProcessClock) {
+    fn open(&self) -> PyResult<()> {
+        if let Some(t) = self.core.force_open()? {
             log_transition(&self.name_str, &t);
         }
+        Ok(())
     }
 
     #[getter]
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        circuit_state(py, self.core.snapshot(&ProcessClock).state)
+        circuit_state(py, self.core.snapshot()?.state)
     }
 
     #[getter]
-    fn failure_count(&self) -> u32 {
-        self.core.snapshot(&ProcessClock).failure_count
+    fn failure_count(&self) -> PyResult<u32> {
+        Ok(self.core.snapshot()?.failure_count)
     }
 
     #[getter]
-    fn success_count(&self) -> u32 {
-        self.core.snapshot(&ProcessClock).success_count
+    fn success_count(&self) -> PyResult<u32> {
+        Ok(self.core.snapshot()?.success_count)
     }
 
     #[getter]
-    fn last_failure_time(&self) -> Option<f64> {
-        self.core.snapshot(&ProcessClock).last_failure_time
+    fn last_failure_time(&self) -> PyResult<Option<f64>> {
+        Ok(self.core.snapshot()?.last_failure_time)
     }
 
     #[getter]
@@ -834,15 +895,15 @@ impl PyCircuitBreaker {
         visit.call(&self.recovery_timeout)
     }
 
-    fn __repr__(&self) -> String {
-        let snap = self.core.snapshot(&ProcessClock);
-        format!(
+    fn __repr__(&self) -> PyResult<String> {
+        let snap = self.core.snapshot()?;
+        Ok(format!(
             "<CircuitBreaker '{}' state={} failure_count={} success_count={}>",
             self.name_str,
             snap.state.as_str(),
             snap.failure_count,
             snap.success_count
-        )
+        ))
     }
 }
 
@@ -856,33 +917,33 @@ pub struct Permit {
 }
 
 impl Permit {
-    fn record(&self, outcome: Outcome) -> bool {
+    fn record(&self, outcome: Outcome) -> PyResult<bool> {
         let ticket = self.ticket.lock().take();
         let Some(ticket) = ticket else {
-            return false;
+            return Ok(false);
         };
         let breaker = self.breaker.get();
-        if let Some(t) = breaker.core.record(ticket, outcome, &ProcessClock) {
+        if let Some(t) = breaker.core.record(ticket, outcome)? {
             log_transition(&breaker.name_str, &t);
         }
-        true
+        Ok(true)
     }
 }
 
 #[pymethods]
 impl Permit {
     /// The call succeeded. Returns False if the permit was settled already.
-    fn record_success(&self) -> bool {
+    fn record_success(&self) -> PyResult<bool> {
         self.record(Outcome::Success)
     }
 
     /// The call failed in a way that counts against the service.
-    fn record_failure(&self) -> bool {
+    fn record_failure(&self) -> PyResult<bool> {
         self.record(Outcome::Failure)
     }
 
     /// The call ended in a way that says nothing about the service's health.
-    fn record_ignored(&self) -> bool {
+    fn record_ignored(&self) -> PyResult<bool> {
         self.record(Outcome::Ignored)
     }
 
@@ -902,7 +963,7 @@ impl Permit {
             .breaker
             .get()
             .classify(py, &PyErr::from_value(error.clone().into_any()));
-        let recorded = self.record(outcome);
+        let recorded = self.record(outcome)?;
         match check_error {
             Some(e) => Err(e),
             None => Ok(recorded),
@@ -929,10 +990,8 @@ impl Permit {
 impl Drop for Permit {
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.get_mut().take() {
-            self.breaker
-                .get()
-                .core
-                .record(ticket, Outcome::Ignored, &ProcessClock);
+            // An ignored outcome makes no transition; an internal error has nowhere to go here.
+            let _ = self.breaker.get().core.record(ticket, Outcome::Ignored);
         }
     }
 }
@@ -997,7 +1056,7 @@ impl Protected {
         Ok(format!(
             "<protected {} by {}>",
             self.func.bind(py).repr()?,
-            self.breaker.get().__repr__()
+            self.breaker.get().__repr__()?
         ))
     }
 
@@ -1157,7 +1216,7 @@ pub fn get_circuit_breaker_status<'py>(
 pub fn reset_circuit_breaker(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<bool> {
     Ok(match registered(py, &registry_name(name)?) {
         Some(b) => {
-            b.get().reset();
+            b.get().reset()?;
             true
         }
         None => false,
@@ -1221,4 +1280,26 @@ pub fn _manual_clock_advance(seconds: &Bound<'_, PyAny>) -> PyResult<f64> {
 pub fn _monotonic() -> f64 {
     use crate::clock::Clock;
     seconds_from_nanos(ProcessClock.now())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_in_the_state_machine_is_a_runtime_error_not_a_panic_exception() {
+        Python::attach(|py| {
+            let core = Core::new(Config::default());
+            let err = core
+                .guarded(|_| -> u32 { panic!("invariant broken") })
+                .unwrap_err();
+            assert!(err.is_instance_of::<PyRuntimeError>(py));
+            assert!(!err.is_instance_of::<pyo3::panic::PanicException>(py));
+            let message = err.value(py).to_string();
+            assert!(message.contains("invariant broken"), "{message}");
+            assert!(message.contains("fastbreaker internal error"), "{message}");
+            // The breaker still works afterwards (parking_lot locks do not poison).
+            assert!(matches!(core.acquire(), Ok(Admission::Admitted(..))));
+        });
+    }
 }
