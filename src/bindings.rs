@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyException, PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyFunction, PyInt, PyList, PyString, PyTuple, PyType};
-use pyo3::{intern, PyTraverseError, PyVisit};
+use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
 use crate::breaker::{
     Admission, Breaker, Config, Outcome, Rejection, Snapshot, State, Ticket, Transition,
@@ -640,20 +640,35 @@ impl PyCircuitBreaker {
         args: &Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        Self::guarded(
+            slf,
+            func,
+            || func.call(args, kwargs),
+            || Self::call_async(slf, func, args, kwargs),
+        )
+    }
+
+    /// The call protocol: admission, `invoke` (the call itself), outcome. `as_coroutine` makes the
+    /// awaitable when a coroutine function meets a rejection (its coroutine would only take
+    /// admission when it starts, so rejecting it now would be premature).
+    fn guarded<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+        invoke: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+        as_coroutine: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
         let guard = match this.admit()? {
             Ok(guard) => guard,
             Err(rejection) => {
-                // Calling a coroutine function runs nothing: its coroutine takes admission when
-                // it starts, so a rejection now would be premature.
                 if is_coroutine_function(func)? {
-                    return Self::call_async(slf, func, args, kwargs);
+                    return as_coroutine();
                 }
                 return Err(this.rejection_error(py, rejection));
             }
         };
-        match func.call(args, kwargs) {
+        match invoke() {
             Ok(result) if is_coroutine(&result) => {
                 // An asynchronous callable: calling it only created the coroutine (nothing ran).
                 // Give the admission back; the coroutine takes its own when it starts.
@@ -1001,10 +1016,103 @@ impl Drop for Permit {
 
 /// A synchronous function protected by a breaker. Behaves like the function: `functools.wraps`
 /// metadata lives in its `__dict__`, and it binds as a method.
+///
+/// Calls arrive through the vectorcall protocol (see [`enable_vectorcall`]): the arguments go from
+/// the caller to the function as they are, with no tuple or dict built on the way.
 #[pyclass(frozen, dict, weakref, module = "fastbreaker._core")]
+#[repr(C)]
 pub struct Protected {
+    /// What the interpreter calls (at `tp_vectorcall_offset` in the object).
+    vectorcall: ffi::vectorcallfunc,
     breaker: Py<PyCircuitBreaker>,
     func: Py<PyAny>,
+}
+
+/// The arguments of a vectorcall as a tuple and a dict (for the rare slow paths).
+///
+/// # Safety
+/// `args`, `nargs` and `kwnames` must be a valid vectorcall argument vector.
+unsafe fn vectorcall_arguments<'py>(
+    py: Python<'py>,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>)> {
+    let item = |i: usize| unsafe { Borrowed::from_ptr(py, *args.add(i)) };
+    let positional = PyTuple::new(py, (0..nargs).map(item))?;
+    if kwnames.is_null() {
+        return Ok((positional, None));
+    }
+    let names = unsafe { Borrowed::from_ptr(py, kwnames).cast_unchecked::<PyTuple>() };
+    let kwargs = PyDict::new(py);
+    for (i, name) in names.iter().enumerate() {
+        kwargs.set_item(name, item(nargs + i))?;
+    }
+    Ok((positional, Some(kwargs)))
+}
+
+/// `Protected.__call__` for the vectorcall protocol.
+///
+/// # Safety
+/// Called by the interpreter, with the GIL held and `callable` a `Protected`.
+unsafe extern "C" fn protected_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    let py = unsafe { Python::assume_attached() };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        let slf = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<Protected>() };
+        let (breaker, func) = (slf.get().breaker.bind(py), slf.get().func.bind(py));
+        PyCircuitBreaker::guarded(
+            breaker,
+            func,
+            || unsafe {
+                let result = ffi::PyObject_Vectorcall(func.as_ptr(), args, nargsf, kwnames);
+                Bound::from_owned_ptr_or_err(py, result)
+            },
+            || {
+                let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
+                let (args, kwargs) = unsafe { vectorcall_arguments(py, args, nargs, kwnames)? };
+                PyCircuitBreaker::call_async(breaker, func, &args, kwargs.as_ref())
+            },
+        )
+    }));
+    match result.unwrap_or_else(|panic| Err(internal_error(panic))) {
+        Ok(value) => value.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Makes the interpreter call `Protected` objects through [`protected_vectorcall`].
+///
+/// PyO3 has no option for it, so the type is given its vectorcall offset here, measured on a real
+/// instance (no assumption about PyO3's object layout).
+pub fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
+    let probe_breaker = Py::new(
+        py,
+        PyCircuitBreaker::build(py, options(py, &Given::default())?, Some("probe".into())),
+    )?;
+    let probe = Bound::new(
+        py,
+        Protected::new(probe_breaker, py.get_type::<PyString>().as_any())?,
+    )?;
+    let field = std::ptr::addr_of!(probe.get().vectorcall) as isize;
+    let offset = field - probe.as_ptr() as isize;
+    let type_object = py.get_type::<Protected>();
+    // SAFETY: the type is ours and fully initialised; every instance stores a valid
+    // `vectorcallfunc` at `offset` (set in `Protected::new`, the only constructor).
+    unsafe {
+        let tp = type_object.as_type_ptr();
+        (*tp).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
+        (*tp).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+        ffi::PyType_Modified(tp);
+    }
+    Ok(())
 }
 
 #[pymethods]
@@ -1018,6 +1126,7 @@ impl Protected {
             )));
         }
         Ok(Protected {
+            vectorcall: protected_vectorcall,
             breaker,
             func: func.clone().unbind(),
         })

@@ -19,8 +19,14 @@
 //!
 //! The methods `acquire`, `record`, `snapshot`, `reset` and `force_open` are the whole surface the
 //! bindings use: a breaker whose state lives in a shared store would provide the same five.
+//!
+//! The state lives behind a lock. The hot path of a healthy service (a CLOSED circuit, calls that
+//! succeed) takes no lock: after every change the lock holder publishes a one-word summary
+//! (state, generation, whether failures are counted), and a call admitted in CLOSED whose success
+//! changes nothing reads only that word.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
@@ -234,7 +240,7 @@ impl Inner {
     fn transition(&mut self, to: State, now: Nanos) -> Transition {
         let from = self.state;
         self.state = to;
-        self.generation = self.generation.wrapping_add(1);
+        self.generation = (self.generation + 1) & Summary::GENERATION_MASK;
         self.trials.clear();
         match to {
             State::Open => {
@@ -300,12 +306,48 @@ impl Inner {
     }
 }
 
+/// The word published after every change of the state: what the lock-free hot path reads.
+struct Summary;
+
+impl Summary {
+    const STATE_BITS: u64 = 0b11;
+    const CLOSED: u64 = 0;
+    const OPEN: u64 = 1;
+    const HALF_OPEN: u64 = 2;
+    /// Set while CLOSED with failures counted (a success would have to reset them).
+    const FAILURES: u64 = 0b100;
+    const GENERATION_SHIFT: u32 = 3;
+    /// Generations wrap at 2^61; a breaker would need centuries of transitions to get there.
+    const GENERATION_MASK: u64 = u64::MAX >> Self::GENERATION_SHIFT;
+
+    fn of(inner: &Inner) -> u64 {
+        let state = match inner.state {
+            State::Closed => Self::CLOSED,
+            State::Open => Self::OPEN,
+            State::HalfOpen => Self::HALF_OPEN,
+        };
+        let failures = if inner.failure_count > 0 {
+            Self::FAILURES
+        } else {
+            0
+        };
+        (inner.generation << Self::GENERATION_SHIFT) | failures | state
+    }
+
+    /// CLOSED, no failures counted, in `generation`.
+    fn quiet_closed(generation: u64) -> u64 {
+        (generation << Self::GENERATION_SHIFT) | Self::CLOSED
+    }
+}
+
 /// One circuit breaker: its settings and its state behind a lock that is only ever held for a
 /// few instructions (never while a protected call or any other foreign code runs).
 #[derive(Debug)]
 pub struct Breaker {
     config: Config,
     inner: Mutex<Inner>,
+    /// [`Summary`] of `inner`, written under the lock after every change.
+    summary: AtomicU64,
 }
 
 impl Breaker {
@@ -322,7 +364,16 @@ impl Breaker {
                 generation: 0,
                 last_failure_time: None,
             }),
+            summary: AtomicU64::new(Summary::quiet_closed(0)),
         }
+    }
+
+    /// Runs `change` under the lock, then publishes the summary of the result.
+    fn change<R>(&self, change: impl FnOnce(&mut Inner) -> R) -> R {
+        let mut inner = self.inner.lock();
+        let result = change(&mut inner);
+        self.summary.store(Summary::of(&inner), Ordering::Release);
+        result
     }
 
     pub fn config(&self) -> &Config {
@@ -331,7 +382,23 @@ impl Breaker {
 
     /// Decides whether a call may run now.
     pub fn acquire<C: Clock>(&self, clock: &C) -> Admission {
-        let mut inner = self.inner.lock();
+        let summary = self.summary.load(Ordering::Acquire);
+        if summary & Summary::STATE_BITS == Summary::CLOSED {
+            // Lock-free: a transition racing with this call makes its outcome late, exactly as
+            // if the call had been admitted just before the transition.
+            let generation = summary >> Summary::GENERATION_SHIFT;
+            return Admission::Admitted(
+                Ticket {
+                    generation,
+                    trial: None,
+                },
+                None,
+            );
+        }
+        self.change(|inner| self.acquire_locked(inner, clock))
+    }
+
+    fn acquire_locked<C: Clock>(&self, inner: &mut Inner, clock: &C) -> Admission {
         match inner.state {
             State::Closed => Admission::Admitted(
                 Ticket {
@@ -373,7 +440,28 @@ impl Breaker {
         outcome: Outcome,
         clock: &C,
     ) -> Option<Transition> {
-        let mut inner = self.inner.lock();
+        if ticket.trial.is_none() {
+            // Lock-free when the outcome changes nothing: a success or an ignored outcome in the
+            // CLOSED generation the call was admitted in, with no failures counted (or, for an
+            // ignored outcome, some).
+            let summary = self.summary.load(Ordering::Acquire);
+            let quiet = Summary::quiet_closed(ticket.generation);
+            match outcome {
+                Outcome::Success if summary == quiet => return None,
+                Outcome::Ignored if summary & !Summary::FAILURES == quiet => return None,
+                _ => {}
+            }
+        }
+        self.change(|inner| self.record_locked(inner, ticket, outcome, clock))
+    }
+
+    fn record_locked<C: Clock>(
+        &self,
+        inner: &mut Inner,
+        ticket: Ticket,
+        outcome: Outcome,
+        clock: &C,
+    ) -> Option<Transition> {
         if ticket.generation != inner.generation {
             // Late: the breaker has moved on since this call was admitted (and the move already
             // took back every trial slot of the old generation).
@@ -421,6 +509,11 @@ impl Breaker {
     pub fn snapshot<C: Clock>(&self, clock: &C) -> Snapshot {
         let now = clock.now();
         let inner = self.inner.lock();
+        debug_assert_eq!(
+            self.summary.load(Ordering::Acquire),
+            Summary::of(&inner),
+            "the published summary is stale"
+        );
         let state = inner.effective_state(&self.config, now);
         let retry_after = if state == State::Open {
             self.config
@@ -457,22 +550,24 @@ impl Breaker {
     /// Always starts a new generation; returns the transition when the state changed.
     pub fn reset<C: Clock>(&self, clock: &C) -> Option<Transition> {
         let now = clock.now();
-        let mut inner = self.inner.lock();
-        let from = inner.effective_state(&self.config, now);
-        let mut transition = inner.transition(State::Closed, now);
-        transition.from = from;
-        (from != State::Closed).then_some(transition)
+        self.change(|inner| {
+            let from = inner.effective_state(&self.config, now);
+            let mut transition = inner.transition(State::Closed, now);
+            transition.from = from;
+            (from != State::Closed).then_some(transition)
+        })
     }
 
     /// Forces the circuit open, restarting the recovery timer even when it was open already.
     /// Always starts a new generation; returns the transition when the state changed.
     pub fn force_open<C: Clock>(&self, clock: &C) -> Option<Transition> {
         let now = clock.now();
-        let mut inner = self.inner.lock();
-        let from = inner.effective_state(&self.config, now);
-        let mut transition = inner.transition(State::Open, now);
-        transition.from = from;
-        (from != State::Open).then_some(transition)
+        self.change(|inner| {
+            let from = inner.effective_state(&self.config, now);
+            let mut transition = inner.transition(State::Open, now);
+            transition.from = from;
+            (from != State::Open).then_some(transition)
+        })
     }
 }
 
@@ -785,6 +880,45 @@ mod tests {
         let _hung = admit(&b, &clock);
         clock.advance(SECOND);
         let _next = admit(&b, &clock);
+    }
+
+    #[test]
+    fn a_lock_free_admission_racing_a_transition_is_late() {
+        let clock = ManualClock::new();
+        let b = breaker(1, 1, 1, 10);
+        let before = admit(&b, &clock); // lock-free, CLOSED
+        b.force_open(&clock);
+        clock.advance(10 * SECOND);
+        let trial = admit(&b, &clock);
+        assert_eq!(b.record(before, Outcome::Success, &clock), None);
+        assert_eq!(state(&b, &clock), State::HalfOpen);
+        assert!(b.record(trial, Outcome::Success, &clock).is_some());
+    }
+
+    #[test]
+    fn threads_keep_exact_counts_on_both_paths() {
+        let clock = ManualClock::new();
+        let b = breaker(u32::MAX, 1, 1, 10);
+        std::thread::scope(|scope| {
+            for worker in 0..8 {
+                let (b, clock) = (&b, &clock);
+                scope.spawn(move || {
+                    for _ in 0..5_000 {
+                        // Even workers fail; odd ones end with ignored outcomes, which change
+                        // nothing (lock-free while no failure is counted, locked otherwise).
+                        let outcome = if worker % 2 == 0 {
+                            Outcome::Failure
+                        } else {
+                            Outcome::Ignored
+                        };
+                        run(b, clock, outcome);
+                    }
+                });
+            }
+        });
+        assert_eq!(b.snapshot(&clock).failure_count, 4 * 5_000);
+        run(&b, &clock, Outcome::Success);
+        assert_eq!(b.snapshot(&clock).failure_count, 0);
     }
 
     #[test]

@@ -34,6 +34,7 @@ pub mod _core {
             let _ = logger.filter(log::LevelFilter::Trace).install();
         }
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        crate::bindings::enable_vectorcall(py)?;
         Ok(())
     }
 }

@@ -168,3 +168,20 @@ def test_many_tasks_share_one_breaker_with_exact_counts():
 
     asyncio.run(failures())
     assert breaker.failure_count == 300
+
+
+def test_an_open_circuit_defers_a_coroutine_function_to_its_await_with_all_its_arguments():
+    from fastbreaker._core import Protected
+
+    async def lookup(a: int, b: int, *, c: int) -> tuple:
+        return (a, b, c)
+
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=3600)
+    protected = Protected(breaker, lookup)
+    breaker.open()
+    awaitable = protected(1, 2, c=3)  # no error yet: the coroutine would take admission later
+    with pytest.raises(CircuitBreakerError):
+        asyncio.run(awaitable)
+    awaitable = protected(1, 2, c=3)
+    breaker.reset()
+    assert asyncio.run(awaitable) == (1, 2, 3)

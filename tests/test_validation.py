@@ -118,3 +118,18 @@ def test_trial_timeout_must_be_a_number(value):
 def test_trial_timeout_must_be_positive(value):
     with pytest.raises(ValueError, match="trial_timeout"):
         CircuitBreaker(trial_timeout=value)
+
+
+def test_regression_a_name_with_a_lone_surrogate_is_a_value_error_naming_it():
+    # Found by tests/test_hostile_input.py: this raised a bare UnicodeEncodeError.
+    from fastbreaker import get_circuit_breaker_status, reset_circuit_breaker
+
+    for attempt in (
+        lambda: CircuitBreaker(name="\ud800"),
+        lambda: get_circuit_breaker("\ud800"),
+        lambda: get_circuit_breaker_status("\ud800"),
+        lambda: reset_circuit_breaker("\ud800"),
+    ):
+        with pytest.raises(ValueError, match="name") as raised:
+            attempt()
+        assert type(raised.value) is ValueError
