@@ -731,20 +731,42 @@ impl PyCircuitBreaker {
 
     /// Calls `func(*args, **kwargs)` under the breaker. For an `async def` function the result is
     /// an awaitable whose outcome is recorded when it completes.
-    #[pyo3(signature = (func, /, *args, **kwargs))]
+    // One tuple holds `func` and its arguments: the arguments are passed on from inside it (a
+    // vectorcall), with no second tuple for them.
+    #[pyo3(signature = (*func_and_args, **kwargs), text_signature = "($self, func, /, *args, **kwargs)")]
     fn call<'py>(
         slf: &Bound<'py, Self>,
-        func: &Bound<'py, PyAny>,
-        args: &Bound<'py, PyTuple>,
+        func_and_args: &Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let func = func_and_args.get_item(0).map_err(|_| {
+            PyTypeError::new_err("call() missing 1 required positional argument: 'func'")
+        })?;
         if !func.is_callable() {
             return Err(PyTypeError::new_err(format!(
                 "call() argument 'func' must be callable, got {}",
-                type_name(func)
+                type_name(&func)
             )));
         }
-        Self::guarded_call(slf, func, args, kwargs)
+        let invoke = || {
+            let count = func_and_args.len() - 1;
+            let kwargs = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
+            // SAFETY: the tuple outlives the call; its items are one contiguous array, `func`
+            // first and its `count` arguments after it.
+            unsafe {
+                let tuple = func_and_args.as_ptr().cast::<ffi::PyTupleObject>();
+                let args = std::ptr::addr_of!((*tuple).ob_item).cast::<*mut ffi::PyObject>();
+                let result =
+                    ffi::PyObject_VectorcallDict(func.as_ptr(), args.add(1), count, kwargs);
+                Bound::from_owned_ptr_or_err(py, result)
+            }
+        };
+        let as_coroutine = || {
+            let args = func_and_args.get_slice(1, func_and_args.len());
+            Self::call_async(slf, &func, &args, kwargs)
+        };
+        Self::guarded(slf, &func, invoke, as_coroutine)
     }
 
     /// Returns a coroutine that awaits `func(*args, **kwargs)` under the breaker, taking its
