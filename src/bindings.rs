@@ -256,6 +256,17 @@ fn expected_exceptions<'py>(value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Py
     PyTuple::new(py, classes)
 }
 
+/// `TypeError("{what} must be callable, got {type}")` unless `value` is callable.
+fn require_callable(value: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if value.is_callable() {
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be callable, got {}",
+        type_name(value)
+    )))
+}
+
 fn type_name(value: &Bound<'_, PyAny>) -> String {
     value
         .get_type()
@@ -743,12 +754,7 @@ impl PyCircuitBreaker {
         let func = func_and_args.get_item(0).map_err(|_| {
             PyTypeError::new_err("call() missing 1 required positional argument: 'func'")
         })?;
-        if !func.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "call() argument 'func' must be callable, got {}",
-                type_name(&func)
-            )));
-        }
+        require_callable(&func, "call() argument 'func'")?;
         let invoke = || {
             let count = func_and_args.len() - 1;
             let kwargs = kwargs.map_or(std::ptr::null_mut(), |k| k.as_ptr());
@@ -778,12 +784,7 @@ impl PyCircuitBreaker {
         args: &Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if !func.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "call_async() argument 'func' must be callable, got {}",
-                type_name(func)
-            )));
-        }
+        require_callable(func, "call_async() argument 'func'")?;
         let kwargs = match kwargs {
             Some(k) => k.clone(),
             None => PyDict::new(slf.py()),
@@ -796,12 +797,7 @@ impl PyCircuitBreaker {
         slf: &Bound<'py, Self>,
         func: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        if !func.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "a CircuitBreaker decorates a callable, got {}",
-                type_name(func)
-            )));
-        }
+        require_callable(func, "what a CircuitBreaker decorates")?;
         python_helper(slf.py(), "decorate")?.call1((slf, func))
     }
 
@@ -1141,12 +1137,7 @@ pub fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
 impl Protected {
     #[new]
     fn new(breaker: Py<PyCircuitBreaker>, func: &Bound<'_, PyAny>) -> PyResult<Self> {
-        if !func.is_callable() {
-            return Err(PyTypeError::new_err(format!(
-                "func must be callable, got {}",
-                type_name(func)
-            )));
-        }
+        require_callable(func, "func")?;
         Ok(Protected {
             vectorcall: protected_vectorcall,
             breaker,
