@@ -1,40 +1,62 @@
-//! fastbreaker: a circuit breaker for Python services, with its state machine in Rust.
+//! fastbreaker's Python bindings, the module `fastbreaker._core`: a thin shell around the plain-Rust
+//! core ([`fastbreaker_core`]), split by concern.
 //!
-//! - [`breaker`]: the state machine (plain Rust).
-//! - [`clock`]: monotonic time, with a process-wide manual mode for tests.
-//! - [`registry`]: the process-wide map of named breakers (plain Rust).
-//! - [`bindings`]: the thin PyO3 shell, exported as the Python module `fastbreaker._core`.
+//! - [`options`]: arguments parsed once into typed values (`Options`).
+//! - [`breaker`]: the `CircuitBreaker` class and the call protocol.
+//! - [`permit`]: `Permit`, admission reported by hand.
+//! - [`protected`]: decorated functions, called through vectorcall.
+//! - [`listeners`]: the emit point of transitions (logging, then listeners) and `TransitionEvent`.
+//! - [`errors`]: `CircuitBreakerError`, and the core's errors as Python exceptions.
+//! - [`registry`]: the named-breaker registry functions.
+//! - [`testing`]: the process clock's manual mode.
+//! - [`python`]: references to the Python half, looked up once.
 
-pub mod bindings;
 pub mod breaker;
-pub mod clock;
+pub mod errors;
+pub mod listeners;
+pub mod options;
+pub mod permit;
+pub mod protected;
+mod python;
 pub mod registry;
+pub mod testing;
 
 use pyo3::prelude::*;
 
 /// The Python module `fastbreaker._core`.
-#[pymodule]
+///
+/// `gil_used = true`: the classes are frozen and keep their state in locks and atomics, but the
+/// module has not been run on a free-threaded interpreter (none is installable where it is built
+/// and tested), so a free-threaded Python keeps its GIL on while this module is loaded.
+#[pymodule(gil_used = true)]
 pub mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
-    use crate::bindings::{
-        _manual_clock_advance, _manual_clock_start, _manual_clock_stop, _monotonic,
+    use crate::breaker::PyCircuitBreaker;
+    #[pymodule_export]
+    use crate::errors::CircuitBreakerError;
+    #[pymodule_export]
+    use crate::listeners::TransitionEvent;
+    #[pymodule_export]
+    use crate::options::Options;
+    #[pymodule_export]
+    use crate::permit::Permit;
+    #[pymodule_export]
+    use crate::protected::Protected;
+    #[pymodule_export]
+    use crate::registry::{
         get_all_circuit_breaker_statuses, get_circuit_breaker, get_circuit_breaker_status,
-        reset_circuit_breaker, CircuitBreakerError, Permit, Protected, PyCircuitBreaker,
+        reset_circuit_breaker,
+    };
+    #[pymodule_export]
+    use crate::testing::{
+        _manual_clock_advance, _manual_clock_start, _manual_clock_stop, _monotonic,
     };
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
-        let py = m.py();
-        // Loggers are cached but their levels are not, so that a level set on the `fastbreaker`
-        // logger after import takes effect. Only transitions are logged, so this costs nothing on
-        // the call path. A logger installed already (a second interpreter) is kept.
-        if let Ok(logger) = pyo3_log::Logger::new(py, pyo3_log::Caching::Loggers) {
-            let _ = logger.filter(log::LevelFilter::Trace).install();
-        }
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
-        crate::bindings::enable_vectorcall(py)?;
-        Ok(())
+        crate::protected::enable_vectorcall(m.py())
     }
 }

@@ -1,140 +1,128 @@
-//! A process-wide map of named breakers, in plain Rust.
-//!
-//! The values are handles (for the bindings, Python objects) that the caller knows how to copy.
-//! The map's lock is held only to look up, insert or copy handles: never to create or drop a value,
-//! since either may run foreign code (a Python allocation can run the garbage collector, and a
-//! finaliser could come back into the registry).
+//! The process-wide registry of named breakers (`get_circuit_breaker` and its siblings).
 
-use std::collections::HashMap;
+use std::sync::LazyLock;
 
-use parking_lot::Mutex;
+use fastbreaker_core::registry::{Entry, Registry};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-#[derive(Debug)]
-pub struct Registry<T> {
-    entries: Mutex<HashMap<String, T>>,
+use crate::breaker::PyCircuitBreaker;
+use crate::options::{
+    Arg, BreakerName, ExpectedExceptions, FailureThreshold, HalfOpenMaxCalls, OptionArgs, Options,
+    RecoveryTimeout, SuccessThreshold, Threshold, TrialTimeoutArg,
+};
+use crate::python;
+
+static REGISTRY: LazyLock<Registry<Py<PyCircuitBreaker>>> = LazyLock::new(Registry::new);
+
+/// A registry key: a non-empty `str` (`None` is not a name here).
+fn registry_name(name: &Bound<'_, PyAny>) -> PyResult<String> {
+    if name.is_none() {
+        return Err(PyTypeError::new_err("name must be a str, got None"));
+    }
+    Ok(name.extract::<BreakerName>()?.0)
 }
 
-/// What [`Registry::insert_or_get`] found.
-#[derive(Debug)]
-pub enum Entry<T> {
-    /// The name was free: the value given is now registered (a copy of it is returned).
-    Created(T),
-    /// Another value was registered under the name first. `unused` is the value that was given,
-    /// handed back so that the caller drops it outside the lock.
-    Existing { existing: T, unused: T },
+fn registered(py: Python<'_>, name: &str) -> Option<Py<PyCircuitBreaker>> {
+    REGISTRY.get(name, |b| b.clone_ref(py))
 }
 
-impl<T> Default for Registry<T> {
-    fn default() -> Self {
-        Registry {
-            entries: Mutex::new(HashMap::new()),
+/// The breaker registered under `name`, created with the given options if there is none yet.
+#[pyfunction]
+#[pyo3(signature = (
+    name,
+    *,
+    failure_threshold = Arg::Missing,
+    recovery_timeout = Arg::Missing,
+    success_threshold = Arg::Missing,
+    expected_exceptions = Arg::Missing,
+    half_open_max_calls = Arg::Missing,
+    trial_timeout = Arg::Missing,
+))]
+#[allow(clippy::too_many_arguments)] // the documented signature
+pub fn get_circuit_breaker(
+    py: Python<'_>,
+    name: &Bound<'_, PyAny>,
+    failure_threshold: Arg<Threshold<FailureThreshold>>,
+    recovery_timeout: Arg<RecoveryTimeout>,
+    success_threshold: Arg<Threshold<SuccessThreshold>>,
+    expected_exceptions: Arg<ExpectedExceptions>,
+    half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
+    trial_timeout: Arg<TrialTimeoutArg>,
+) -> PyResult<Py<PyCircuitBreaker>> {
+    let name = registry_name(name)?;
+    let args = OptionArgs {
+        failure_threshold,
+        recovery_timeout,
+        success_threshold,
+        expected_exceptions,
+        half_open_max_calls,
+        trial_timeout,
+    };
+    let any_given = args.any_given();
+    if !any_given {
+        if let Some(existing) = registered(py, &name) {
+            return Ok(existing); // the hot path: a plain lookup
         }
     }
-}
-
-impl<T> Registry<T> {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// A copy of the value registered under `name`. `copy` must not run foreign code.
-    pub fn get(&self, name: &str, copy: impl FnOnce(&T) -> T) -> Option<T> {
-        self.entries.lock().get(name).map(copy)
-    }
-
-    /// Registers `value` under `name` unless the name is taken. `copy` must not run foreign code.
-    pub fn insert_or_get(&self, name: &str, value: T, copy: impl Fn(&T) -> T) -> Entry<T> {
-        let mut entries = self.entries.lock();
-        match entries.get(name) {
-            Some(existing) => Entry::Existing {
-                existing: copy(existing),
-                unused: value,
-            },
-            None => {
-                let created = copy(&value);
-                entries.insert(name.to_owned(), value);
-                Entry::Created(created)
+    let wanted = Options::new(py, args)?;
+    let existing = match registered(py, &name) {
+        Some(existing) => existing,
+        None => {
+            let fresh = Py::new(py, PyCircuitBreaker::build(py, &wanted, Some(name.clone())))?;
+            match REGISTRY.insert_or_get(&name, fresh, |b| b.clone_ref(py)) {
+                Entry::Created(created) => return Ok(created),
+                // Another thread registered the name first: keep its breaker.
+                Entry::Existing { existing, unused } => {
+                    drop(unused);
+                    existing
+                }
             }
         }
+    };
+    if any_given {
+        let differences = existing.get().options(py).differences(py, &wanted)?;
+        if !differences.is_empty() {
+            let message = format!(
+                "circuit breaker '{name}' already exists; ignoring different options: {}",
+                differences.join(", ")
+            );
+            python::log_message(py, python::WARNING, &message);
+        }
     }
-
-    /// Copies of every entry, sorted by name, taken at one instant.
-    pub fn entries(&self, copy: impl Fn(&T) -> T) -> Vec<(String, T)> {
-        let mut all: Vec<(String, T)> = {
-            let entries = self.entries.lock();
-            entries
-                .iter()
-                .map(|(name, value)| (name.clone(), copy(value)))
-                .collect()
-        };
-        all.sort_by(|a, b| a.0.cmp(&b.0));
-        all
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
+    Ok(existing)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::Arc;
+/// The status of the breaker registered under `name`, or None.
+#[pyfunction]
+pub fn get_circuit_breaker_status<'py>(
+    py: Python<'py>,
+    name: &Bound<'py, PyAny>,
+) -> PyResult<Option<Bound<'py, PyDict>>> {
+    registered(py, &registry_name(name)?)
+        .map(|b| b.get().get_status(py))
+        .transpose()
+}
 
-    #[test]
-    fn the_first_value_under_a_name_wins() {
-        let registry: Registry<Arc<u32>> = Registry::new();
-        assert!(registry.is_empty());
-        assert!(registry.get("a", Arc::clone).is_none());
-        let first = match registry.insert_or_get("a", Arc::new(1), Arc::clone) {
-            Entry::Created(v) => v,
-            other => panic!("{other:?}"),
-        };
-        match registry.insert_or_get("a", Arc::new(2), Arc::clone) {
-            Entry::Existing { existing, unused } => {
-                assert!(Arc::ptr_eq(&existing, &first));
-                assert_eq!(*unused, 2);
-            }
-            other => panic!("{other:?}"),
+/// Closes the breaker registered under `name`; returns whether there was one.
+#[pyfunction]
+pub fn reset_circuit_breaker(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(match registered(py, &registry_name(name)?) {
+        Some(b) => {
+            b.get().reset(py)?;
+            true
         }
-        assert!(Arc::ptr_eq(&registry.get("a", Arc::clone).unwrap(), &first));
-        assert_eq!(registry.len(), 1);
-    }
+        None => false,
+    })
+}
 
-    #[test]
-    fn entries_are_sorted_by_name() {
-        let registry: Registry<u32> = Registry::new();
-        for (name, value) in [("b", 2), ("c", 3), ("a", 1)] {
-            let _ = registry.insert_or_get(name, value, |v| *v);
-        }
-        let names: Vec<_> = registry
-            .entries(|v| *v)
-            .into_iter()
-            .map(|(n, _)| n)
-            .collect();
-        assert_eq!(names, ["a", "b", "c"]);
+/// Every registered breaker's status, by name.
+#[pyfunction]
+pub fn get_all_circuit_breaker_statuses(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let all = PyDict::new(py);
+    for (name, breaker) in REGISTRY.entries(|b| b.clone_ref(py)) {
+        all.set_item(name, breaker.get().get_status(py)?)?;
     }
-
-    #[test]
-    fn concurrent_inserts_agree_on_one_value() {
-        let registry: Arc<Registry<Arc<usize>>> = Arc::new(Registry::new());
-        let winners: Vec<Arc<usize>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..8)
-                .map(|i| {
-                    let registry = Arc::clone(&registry);
-                    scope.spawn(move || {
-                        match registry.insert_or_get("x", Arc::new(i), Arc::clone) {
-                            Entry::Created(v) | Entry::Existing { existing: v, .. } => v,
-                        }
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        assert!(winners.iter().all(|w| Arc::ptr_eq(w, &winners[0])));
-    }
+    Ok(all)
 }

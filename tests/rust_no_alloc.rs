@@ -9,9 +9,11 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use std::sync::Arc;
+
 use fastbreaker::_core;
-use fastbreaker::breaker::{Admission, Breaker, Config, Outcome};
-use fastbreaker::clock::ManualClock;
+use fastbreaker_core::clock::ManualClock;
+use fastbreaker_core::{Admission, Breaker, Config, MemoryStore, Outcome, TrialTimeout};
 use pyo3::prelude::*;
 
 struct Counting;
@@ -73,12 +75,13 @@ def failures(n):
 
 #[test]
 fn the_call_path_allocates_nothing_in_rust() {
-    // The state machine alone: admission and outcomes, success and failure.
-    let clock = ManualClock::new();
-    let breaker = Breaker::new(Config::new(u32::MAX, 2, 1, 1_000).unwrap());
+    // The core alone (the in-memory store): admission and outcomes, success and failure.
+    let clock = Arc::new(ManualClock::new());
+    let config = Config::new(u32::MAX, 2, 1, 1_000, TrialTimeout::RecoveryTimeout).unwrap();
+    let breaker = Breaker::new(config, MemoryStore::with_clock(Arc::clone(&clock)));
     let core = allocations_during(|| {
         for i in 0..CALLS {
-            let Admission::Admitted(ticket, _) = breaker.acquire(&clock) else {
+            let Admission::Admitted(ticket, _) = breaker.acquire().unwrap() else {
                 panic!("closed breaker rejected a call");
             };
             let outcome = if i % 2 == 0 {
@@ -86,7 +89,7 @@ fn the_call_path_allocates_nothing_in_rust() {
             } else {
                 Outcome::Failure
             };
-            let _ = breaker.record(ticket, outcome, &clock);
+            let _ = breaker.record(ticket, outcome).unwrap();
         }
     });
     assert_eq!(core, 0, "the state machine allocated");

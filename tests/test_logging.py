@@ -34,17 +34,20 @@ def test_each_transition_is_logged_once(caplog):
         (
             "fastbreaker",
             "WARNING",
-            "circuit breaker 'logged' closed -> open (failure_count=2, success_count=0)",
+            "circuit breaker 'logged' closed -> open "
+            "(reason: failure_threshold, 2 consecutive failure(s))",
         ),
         (
             "fastbreaker",
             "INFO",
-            "circuit breaker 'logged' open -> half_open (failure_count=2, success_count=0)",
+            "circuit breaker 'logged' open -> half_open "
+            "(reason: recovery_timeout, failure_count=2, success_count=0)",
         ),
         (
             "fastbreaker",
             "INFO",
-            "circuit breaker 'logged' half_open -> closed (failure_count=0, success_count=0)",
+            "circuit breaker 'logged' half_open -> closed "
+            "(reason: trial_succeeded, 1 successful trial(s))",
         ),
     ]
 
@@ -57,8 +60,8 @@ def test_reset_and_open_log_only_real_changes(caplog):
     breaker.open()  # open already: timer restarts, no transition
     breaker.reset()
     assert [m for _, _, m in transitions(caplog, "forced")] == [
-        "circuit breaker 'forced' closed -> open (failure_count=0, success_count=0)",
-        "circuit breaker 'forced' open -> closed (failure_count=0, success_count=0)",
+        "circuit breaker 'forced' closed -> open (reason: forced, failure_count=0, success_count=0)",
+        "circuit breaker 'forced' open -> closed (reason: reset, failure_count=0, success_count=0)",
     ]
 
 

@@ -43,6 +43,16 @@ pub trait Clock {
     fn wall_seconds(&self) -> f64;
 }
 
+impl<C: Clock + ?Sized> Clock for std::sync::Arc<C> {
+    fn now(&self) -> Nanos {
+        (**self).now()
+    }
+
+    fn wall_seconds(&self) -> f64 {
+        (**self).wall_seconds()
+    }
+}
+
 /// The process-wide clock that every breaker reads.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ProcessClock;

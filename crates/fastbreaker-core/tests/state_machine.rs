@@ -2,8 +2,12 @@
 //! (in any order, late ones included), clock advances, resets and forced openings, with the
 //! contract's invariants checked after every step.
 
-use fastbreaker::breaker::{Admission, Breaker, Config, Outcome, State, Ticket, Transition};
-use fastbreaker::clock::{ManualClock, Nanos};
+use std::sync::Arc;
+
+use fastbreaker_core::clock::{ManualClock, Nanos};
+use fastbreaker_core::{
+    Admission, Breaker, Config, MemoryStore, Outcome, State, Ticket, Transition, TrialTimeout,
+};
 use proptest::prelude::*;
 
 const SECOND: Nanos = 1_000_000_000;
@@ -43,16 +47,14 @@ fn config() -> impl Strategy<Value = Config> {
         prop_oneof![Just(None), Just(Some(SECOND / 2)), Just(Some(2 * SECOND))],
     )
         .prop_map(|(failures, successes, trials, recovery, trial_timeout)| {
-            let config = Config::new(failures, successes, trials, recovery).unwrap();
-            match trial_timeout {
-                Some(t) => config.with_trial_timeout(Some(t)).unwrap(),
-                None => config,
-            }
+            let trial_timeout =
+                trial_timeout.map_or(TrialTimeout::RecoveryTimeout, TrialTimeout::Limit);
+            Config::new(failures, successes, trials, recovery, trial_timeout).unwrap()
         })
 }
 
 fn allowed(t: &Transition, cause: &str) -> bool {
-    use State::*;
+    use State::{Closed, HalfOpen, Open};
     match cause {
         "acquire" => (t.from, t.to) == (Open, HalfOpen),
         "record" => matches!(
@@ -70,21 +72,21 @@ proptest! {
 
     #[test]
     fn invariants_hold_for_any_sequence(config in config(), ops in prop::collection::vec(op(), 1..80)) {
-        let clock = ManualClock::new();
-        let breaker = Breaker::new(config);
+        let clock = Arc::new(ManualClock::new());
+        let breaker = Breaker::new(config, MemoryStore::with_clock(Arc::clone(&clock)));
         // Tickets in flight, with the number of generation changes seen when each was issued.
         let mut in_flight: Vec<(Ticket, usize)> = Vec::new();
         let mut changes = 0usize;
         for op in ops {
-            let before = breaker.snapshot(&clock);
+            let before = breaker.snapshot().unwrap();
             match op {
-                Op::Acquire => match breaker.acquire(&clock) {
+                Op::Acquire => match breaker.acquire().unwrap() {
                     Admission::Admitted(ticket, transition) => {
                         if let Some(t) = transition {
                             prop_assert!(allowed(&t, "acquire"), "{t:?}");
                             changes += 1;
                         }
-                        let after = breaker.snapshot(&clock);
+                        let after = breaker.snapshot().unwrap();
                         prop_assert_eq!(ticket.is_trial(), after.state == State::HalfOpen);
                         in_flight.push((ticket, changes));
                     }
@@ -103,11 +105,11 @@ proptest! {
                 },
                 Op::Record(index, outcome) if !in_flight.is_empty() => {
                     let (ticket, issued_at) = in_flight.remove(index % in_flight.len());
-                    let transition = breaker.record(ticket, outcome, &clock);
+                    let transition = breaker.record(ticket, outcome).unwrap();
                     if issued_at != changes {
                         // Late: nothing may change.
                         prop_assert!(transition.is_none());
-                        prop_assert_eq!(breaker.snapshot(&clock), before);
+                        prop_assert_eq!(breaker.snapshot().unwrap(), before);
                     }
                     if let Some(t) = transition {
                         prop_assert!(allowed(&t, "record"), "{t:?}");
@@ -115,40 +117,40 @@ proptest! {
                         changes += 1;
                     }
                     if outcome == Outcome::Ignored {
-                        prop_assert_eq!(breaker.snapshot(&clock).failure_count, before.failure_count);
+                        prop_assert_eq!(breaker.snapshot().unwrap().failure_count, before.failure_count);
                     }
                 }
                 Op::Record(..) => {}
                 Op::Advance(nanos) => {
                     clock.advance(nanos);
-                    let after = breaker.snapshot(&clock);
+                    let after = breaker.snapshot().unwrap();
                     prop_assert_eq!(after.failure_count, before.failure_count);
                     if before.state == State::Closed {
                         prop_assert_eq!(after.state, State::Closed);
                     }
                 }
                 Op::Reset => {
-                    if let Some(t) = breaker.reset(&clock) {
+                    if let Some(t) = breaker.reset().unwrap() {
                         prop_assert!(allowed(&t, "reset"), "{t:?}");
                     }
                     changes += 1; // a new generation, transition or not
-                    let after = breaker.snapshot(&clock);
+                    let after = breaker.snapshot().unwrap();
                     prop_assert_eq!((after.state, after.failure_count, after.success_count), (State::Closed, 0, 0));
                     prop_assert_eq!(after.last_failure_time, before.last_failure_time);
                 }
                 Op::ForceOpen => {
-                    if let Some(t) = breaker.force_open(&clock) {
+                    if let Some(t) = breaker.force_open().unwrap() {
                         prop_assert!(allowed(&t, "force_open"), "{t:?}");
                     }
                     changes += 1;
-                    let after = breaker.snapshot(&clock);
+                    let after = breaker.snapshot().unwrap();
                     prop_assert_eq!(after.retry_after, config.recovery_timeout);
                     if config.recovery_timeout > 0 {
                         prop_assert_eq!(after.state, State::Open);
                     }
                 }
             }
-            let now = breaker.snapshot(&clock);
+            let now = breaker.snapshot().unwrap();
             prop_assert!(now.trials_in_flight <= config.half_open_max_calls);
             match now.state {
                 State::Closed => {
@@ -170,12 +172,12 @@ proptest! {
 
     #[test]
     fn half_open_never_admits_more_than_its_slots(config in config(), attempts in 1usize..20) {
-        let clock = ManualClock::new();
-        let breaker = Breaker::new(config);
-        breaker.force_open(&clock);
+        let clock = Arc::new(ManualClock::new());
+        let breaker = Breaker::new(config, MemoryStore::with_clock(Arc::clone(&clock)));
+        breaker.force_open().unwrap();
         clock.advance(config.recovery_timeout);
         let admitted = (0..attempts)
-            .filter(|_| matches!(breaker.acquire(&clock), Admission::Admitted(..)))
+            .filter(|_| matches!(breaker.acquire().unwrap(), Admission::Admitted(..)))
             .count();
         prop_assert_eq!(admitted, attempts.min(config.half_open_max_calls as usize));
     }

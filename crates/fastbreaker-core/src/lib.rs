@@ -1,0 +1,28 @@
+//! The core of fastbreaker, in plain Rust: nothing here knows about Python (this crate does not
+//! depend on PyO3, so the compiler keeps it that way).
+//!
+//! - [`machine`]: the state machine. It decides; it never stores and never does I/O.
+//! - [`store`]: where a breaker's state lives, behind the [`store::Store`] seam; the in-memory
+//!   store with its lock-free fast path is the first.
+//! - [`breaker`]: a breaker's settings and its store, the surface the bindings use.
+//! - [`config`]: the settings as plain values, their defaults, validation and differences.
+//! - [`events`]: what a breaker reports: transitions with their reasons.
+//! - [`clock`]: monotonic time, with a process-wide manual mode for tests.
+//! - [`registry`]: a process-wide map of named values.
+
+pub mod breaker;
+pub mod clock;
+pub mod config;
+pub mod events;
+pub mod machine;
+pub mod registry;
+pub mod store;
+
+pub use breaker::Breaker;
+pub use config::{Config, ConfigError, TrialTimeout};
+pub use events::{Reason, Transition};
+pub use machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket};
+pub use store::{AnyStore, MemoryStore, Store, StoreError, StoreResult};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,387 @@
+//! The circuit breaker state machine: it decides, it never stores, and it does no I/O.
+//!
+//! A [`Machine`] is the state of one circuit (CLOSED, OPEN or HALF_OPEN, its counts, its trial
+//! slots) and the rules that change it. A store keeps a `Machine` wherever it keeps state (behind a
+//! lock in memory, for the in-memory store) and calls these methods with the time it supplies.
+//!
+//! Every protected call goes through two steps: [`Machine::acquire`] decides whether the call may
+//! run and hands out a [`Ticket`], and [`Machine::record`] reports the call's [`Outcome`] with that
+//! ticket.
+//!
+//! Every transition, reset and forced opening starts a new *generation*. A ticket remembers the
+//! generation it was issued in, and an outcome that arrives after the generation has moved on is
+//! late and ignored: a slow call started while CLOSED cannot re-open or close a circuit that has
+//! changed since.
+//!
+//! HALF_OPEN admits at most `half_open_max_calls` trials at once. A trial that has been out for
+//! `trial_timeout` is taken to be hung: its slot goes to the next caller and its outcome, should
+//! it ever arrive, is late. A breaker is never wedged in HALF_OPEN by a call that never returns.
+//!
+//! Methods that change the state return the [`Transition`] they made (if any) instead of
+//! reporting it, so that the caller can report it after its lock is released.
+
+use std::collections::VecDeque;
+
+use crate::clock::{Clock, Nanos};
+use crate::config::Config;
+use crate::events::{Reason, Transition};
+
+/// The three states of a circuit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum State {
+    #[default]
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl State {
+    /// The lower-case name used in statuses and by the Python `CircuitState` enum.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Closed => "closed",
+            State::Open => "open",
+            State::HalfOpen => "half_open",
+        }
+    }
+
+    pub const ALL: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
+}
+
+/// How a protected call ended, as far as the breaker is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The call returned normally.
+    Success,
+    /// The call raised one of the expected exceptions.
+    Failure,
+    /// The call raised something else: it neither counts as a success nor as a failure, but a
+    /// trial slot it held is given back.
+    Ignored,
+}
+
+/// Generations wrap at 2^61, so that a store can pack one beside a few flags in a word; a breaker
+/// would need centuries of transitions to get there.
+pub const GENERATION_BITS: u32 = 61;
+const GENERATION_MASK: u64 = u64::MAX >> (64 - GENERATION_BITS);
+
+/// Permission to run one call, issued by [`Machine::acquire`] and handed back to
+/// [`Machine::record`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "a ticket must be handed back to the store, or a trial slot leaks"]
+pub struct Ticket {
+    pub(crate) generation: u64,
+    /// The trial's id when the ticket holds a HALF_OPEN trial slot.
+    pub(crate) trial: Option<u64>,
+}
+
+impl Ticket {
+    /// A ticket for a call admitted while CLOSED in `generation`.
+    pub(crate) fn closed(generation: u64) -> Self {
+        Ticket {
+            generation,
+            trial: None,
+        }
+    }
+
+    /// Whether this ticket holds one of the HALF_OPEN trial slots.
+    pub fn is_trial(&self) -> bool {
+        self.trial.is_some()
+    }
+}
+
+/// A HALF_OPEN trial in flight.
+#[derive(Clone, Copy, Debug)]
+struct Trial {
+    id: u64,
+    started: Nanos,
+}
+
+/// Why a call was turned away.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rejection {
+    /// The state the call met (OPEN, or HALF_OPEN with every trial slot taken).
+    pub state: State,
+    /// How long until a call could be admitted; zero when the trial slots are full.
+    pub retry_after: Nanos,
+}
+
+/// What [`Machine::acquire`] decided.
+#[derive(Debug, PartialEq)]
+pub enum Admission {
+    /// The call may run. The transition is OPEN -> HALF_OPEN when this call is the first one
+    /// after the recovery timeout.
+    Admitted(Ticket, Option<Transition>),
+    Rejected(Rejection),
+}
+
+/// A consistent view of a breaker at one instant.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Snapshot {
+    /// The state the next call would meet: HALF_OPEN once the recovery timeout has passed.
+    pub state: State,
+    pub failure_count: u32,
+    pub success_count: u32,
+    /// Trial calls running now and not yet timed out (HALF_OPEN only).
+    pub trials_in_flight: u32,
+    /// Wall-clock time of the last counted failure, in seconds since the Unix epoch.
+    pub last_failure_time: Option<f64>,
+    /// How long until an OPEN circuit admits a trial; zero otherwise.
+    pub retry_after: Nanos,
+}
+
+/// The state of one circuit, and the rules that change it.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    /// The stored state. OPEN stays stored after the timeout has passed until a call arrives;
+    /// readers compute the effective state.
+    state: State,
+    failure_count: u32,
+    success_count: u32,
+    /// HALF_OPEN trials in flight, oldest first (ids and start times only grow).
+    trials: VecDeque<Trial>,
+    next_trial_id: u64,
+    opened_at: Nanos,
+    generation: u64,
+    last_failure_time: Option<f64>,
+}
+
+impl Machine {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The stored state (OPEN even once its timeout has passed, until a call arrives).
+    pub fn stored_state(&self) -> State {
+        self.state
+    }
+
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    pub fn failure_count(&self) -> u32 {
+        self.failure_count
+    }
+
+    fn open_timeout_elapsed(&self, config: &Config, now: Nanos) -> bool {
+        self.state == State::Open && now.saturating_sub(self.opened_at) >= config.recovery_timeout
+    }
+
+    fn effective_state(&self, config: &Config, now: Nanos) -> State {
+        if self.open_timeout_elapsed(config, now) {
+            State::HalfOpen
+        } else {
+            self.state
+        }
+    }
+
+    /// Moves to `to`, starting a new generation, and describes the move.
+    fn transition<C: Clock>(&mut self, to: State, reason: Reason, clock: &C) -> Transition {
+        let (from, failures_before, successes_before) =
+            (self.state, self.failure_count, self.success_count);
+        let now = clock.now();
+        self.state = to;
+        self.generation = (self.generation + 1) & GENERATION_MASK;
+        self.trials.clear();
+        match to {
+            State::Open => {
+                self.opened_at = now;
+                self.success_count = 0;
+            }
+            State::HalfOpen => self.success_count = 0,
+            State::Closed => {
+                self.failure_count = 0;
+                self.success_count = 0;
+            }
+        }
+        Transition {
+            from,
+            to,
+            reason,
+            failure_count: self.failure_count,
+            success_count: self.success_count,
+            failures_before,
+            successes_before,
+            time: clock.wall_seconds(),
+        }
+    }
+
+    fn is_hung(trial: &Trial, config: &Config, now: Nanos) -> bool {
+        config
+            .trial_timeout
+            .is_some_and(|timeout| now.saturating_sub(trial.started) >= timeout)
+    }
+
+    /// Gives the slots of hung trials to new callers; their outcomes will be late.
+    fn reclaim_hung_trials(&mut self, config: &Config, now: Nanos) {
+        while self
+            .trials
+            .front()
+            .is_some_and(|trial| Self::is_hung(trial, config, now))
+        {
+            self.trials.pop_front();
+        }
+    }
+
+    /// Starts a trial; returns its ticket.
+    fn start_trial(&mut self, now: Nanos) -> Ticket {
+        let id = self.next_trial_id;
+        self.next_trial_id = self.next_trial_id.wrapping_add(1);
+        self.trials.push_back(Trial { id, started: now });
+        Ticket {
+            generation: self.generation,
+            trial: Some(id),
+        }
+    }
+
+    /// Ends the trial `id`; false when it is no longer in flight (reclaimed as hung).
+    fn end_trial(&mut self, id: u64) -> bool {
+        match self.trials.iter().position(|trial| trial.id == id) {
+            Some(index) => {
+                self.trials.remove(index);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn count_failure<C: Clock>(&mut self, clock: &C) {
+        self.failure_count = self.failure_count.saturating_add(1);
+        self.last_failure_time = Some(clock.wall_seconds());
+    }
+
+    /// Decides whether a call may run now.
+    pub fn acquire<C: Clock>(&mut self, config: &Config, clock: &C) -> Admission {
+        match self.state {
+            State::Closed => Admission::Admitted(Ticket::closed(self.generation), None),
+            State::Open => {
+                let now = clock.now();
+                let elapsed = now.saturating_sub(self.opened_at);
+                if elapsed < config.recovery_timeout {
+                    return Admission::Rejected(Rejection {
+                        state: State::Open,
+                        retry_after: config.recovery_timeout - elapsed,
+                    });
+                }
+                let transition = self.transition(State::HalfOpen, Reason::RecoveryTimeout, clock);
+                Admission::Admitted(self.start_trial(now), Some(transition))
+            }
+            State::HalfOpen => {
+                let now = clock.now();
+                self.reclaim_hung_trials(config, now);
+                if self.trials.len() >= config.half_open_max_calls as usize {
+                    return Admission::Rejected(Rejection {
+                        state: State::HalfOpen,
+                        retry_after: 0,
+                    });
+                }
+                Admission::Admitted(self.start_trial(now), None)
+            }
+        }
+    }
+
+    /// Reports how an admitted call ended. Returns the transition it caused, if any.
+    pub fn record<C: Clock>(
+        &mut self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+        clock: &C,
+    ) -> Option<Transition> {
+        if ticket.generation != self.generation {
+            // Late: the breaker has moved on since this call was admitted (and the move already
+            // took back every trial slot of the old generation).
+            return None;
+        }
+        if let Some(id) = ticket.trial {
+            if !self.end_trial(id) {
+                return None; // late: the trial was taken for hung and its slot given away
+            }
+        }
+        match (self.state, outcome) {
+            (State::Closed, Outcome::Success) => {
+                self.failure_count = 0;
+                None
+            }
+            (State::Closed, Outcome::Failure) => {
+                self.count_failure(clock);
+                (self.failure_count >= config.failure_threshold)
+                    .then(|| self.transition(State::Open, Reason::FailureThreshold, clock))
+            }
+            (State::HalfOpen, Outcome::Success) => {
+                self.success_count = self.success_count.saturating_add(1);
+                (self.success_count >= config.success_threshold)
+                    .then(|| self.transition(State::Closed, Reason::TrialSucceeded, clock))
+            }
+            (State::HalfOpen, Outcome::Failure) => {
+                self.count_failure(clock);
+                Some(self.transition(State::Open, Reason::TrialFailed, clock))
+            }
+            // The trial's slot was given back above; nothing else changes.
+            (State::HalfOpen, Outcome::Ignored) => None,
+            // Nothing admitted in an OPEN generation (the OPEN -> HALF_OPEN move starts a new
+            // one before admitting), and an ignored outcome in CLOSED changes nothing.
+            (State::Open, _) | (State::Closed, Outcome::Ignored) => None,
+        }
+    }
+
+    /// The breaker as the next call would find it at `now`. Never changes anything.
+    pub fn snapshot(&self, config: &Config, now: Nanos) -> Snapshot {
+        let state = self.effective_state(config, now);
+        let retry_after = if state == State::Open {
+            config
+                .recovery_timeout
+                .saturating_sub(now.saturating_sub(self.opened_at))
+        } else {
+            0
+        };
+        Snapshot {
+            state,
+            failure_count: self.failure_count,
+            // A circuit past its timeout has not started its trials yet.
+            success_count: if self.state == state {
+                self.success_count
+            } else {
+                0
+            },
+            trials_in_flight: if state == State::HalfOpen {
+                let running = self
+                    .trials
+                    .iter()
+                    .filter(|trial| !Self::is_hung(trial, config, now))
+                    .count();
+                u32::try_from(running).unwrap_or(u32::MAX)
+            } else {
+                0
+            },
+            last_failure_time: self.last_failure_time,
+            retry_after,
+        }
+    }
+
+    /// Closes the circuit and zeroes the counts; `last_failure_time` is history and stays.
+    /// Always starts a new generation; returns the transition when the state changed.
+    pub fn reset<C: Clock>(&mut self, config: &Config, clock: &C) -> Option<Transition> {
+        self.move_by_hand(config, State::Closed, Reason::Reset, clock)
+    }
+
+    /// Forces the circuit open, restarting the recovery timer even when it was open already.
+    /// Always starts a new generation; returns the transition when the state changed.
+    pub fn force_open<C: Clock>(&mut self, config: &Config, clock: &C) -> Option<Transition> {
+        self.move_by_hand(config, State::Open, Reason::Forced, clock)
+    }
+
+    fn move_by_hand<C: Clock>(
+        &mut self,
+        config: &Config,
+        to: State,
+        reason: Reason,
+        clock: &C,
+    ) -> Option<Transition> {
+        let from = self.effective_state(config, clock.now());
+        let mut transition = self.transition(to, reason, clock);
+        transition.from = from;
+        (from != to).then_some(transition)
+    }
+}

@@ -1,0 +1,168 @@
+//! The in-memory store: one [`Machine`] behind a lock held for a few instructions, on a clock of
+//! the store's (the process clock in production, a manual one in tests).
+//!
+//! The hot path of a healthy service (a CLOSED circuit, calls that succeed) takes no lock: after
+//! every change the lock holder publishes a one-word summary (state, generation, whether failures
+//! are counted), and a call admitted in CLOSED whose success changes nothing reads only that word.
+//! The summary is this store's own business; no other part of the crate sees it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use parking_lot::Mutex;
+
+use super::{Store, StoreResult};
+use crate::clock::{Clock, ProcessClock};
+use crate::config::Config;
+use crate::events::Transition;
+use crate::machine::{Admission, Machine, Outcome, Snapshot, State, Ticket, GENERATION_BITS};
+
+/// The word published after every change of the state: what the lock-free hot path reads.
+struct Summary;
+
+impl Summary {
+    const STATE_BITS: u64 = 0b11;
+    const CLOSED: u64 = 0;
+    const OPEN: u64 = 1;
+    const HALF_OPEN: u64 = 2;
+    /// Set while CLOSED with failures counted (a success would have to reset them).
+    const FAILURES: u64 = 0b100;
+    const GENERATION_SHIFT: u32 = 64 - GENERATION_BITS;
+
+    fn of(machine: &Machine) -> u64 {
+        let state = match machine.stored_state() {
+            State::Closed => Self::CLOSED,
+            State::Open => Self::OPEN,
+            State::HalfOpen => Self::HALF_OPEN,
+        };
+        let failures = if machine.failure_count() > 0 {
+            Self::FAILURES
+        } else {
+            0
+        };
+        (machine.generation() << Self::GENERATION_SHIFT) | failures | state
+    }
+
+    /// CLOSED, no failures counted, in `generation`.
+    fn quiet_closed(generation: u64) -> u64 {
+        (generation << Self::GENERATION_SHIFT) | Self::CLOSED
+    }
+}
+
+/// A breaker's state in this process's memory.
+#[derive(Debug)]
+pub struct MemoryStore<C: Clock = ProcessClock> {
+    machine: Mutex<Machine>,
+    /// [`Summary`] of `machine`, written under the lock after every change.
+    summary: AtomicU64,
+    clock: C,
+}
+
+impl Default for MemoryStore<ProcessClock> {
+    fn default() -> Self {
+        Self::with_clock(ProcessClock)
+    }
+}
+
+impl<C: Clock> MemoryStore<C> {
+    pub fn with_clock(clock: C) -> Self {
+        let machine = Machine::new();
+        MemoryStore {
+            summary: AtomicU64::new(Summary::of(&machine)),
+            machine: Mutex::new(machine),
+            clock,
+        }
+    }
+
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Runs `change` under the lock, then publishes the summary of the result.
+    fn change<R>(&self, change: impl FnOnce(&mut Machine) -> R) -> R {
+        let mut machine = self.machine.lock();
+        let result = change(&mut machine);
+        self.summary.store(Summary::of(&machine), Ordering::Release);
+        result
+    }
+
+    /// Decides whether a call may run now (never fails: memory is always there).
+    #[inline]
+    pub fn admit(&self, config: &Config) -> Admission {
+        let summary = self.summary.load(Ordering::Acquire);
+        if summary & Summary::STATE_BITS == Summary::CLOSED {
+            // Lock-free: a transition racing with this call makes its outcome late, exactly as
+            // if the call had been admitted just before the transition.
+            let generation = summary >> Summary::GENERATION_SHIFT;
+            return Admission::Admitted(Ticket::closed(generation), None);
+        }
+        self.change(|machine| machine.acquire(config, &self.clock))
+    }
+
+    /// Reports an outcome (never fails).
+    #[inline]
+    pub fn settle(&self, config: &Config, ticket: Ticket, outcome: Outcome) -> Option<Transition> {
+        if ticket.trial.is_none() {
+            // Lock-free when the outcome changes nothing: a success or an ignored outcome in the
+            // CLOSED generation the call was admitted in, with no failures counted (or, for an
+            // ignored outcome, some).
+            let summary = self.summary.load(Ordering::Acquire);
+            let quiet = Summary::quiet_closed(ticket.generation);
+            match outcome {
+                Outcome::Success if summary == quiet => return None,
+                Outcome::Ignored if summary & !Summary::FAILURES == quiet => return None,
+                _ => {}
+            }
+        }
+        self.change(|machine| machine.record(config, ticket, outcome, &self.clock))
+    }
+
+    pub fn view(&self, config: &Config) -> Snapshot {
+        let now = self.clock.now();
+        let machine = self.machine.lock();
+        debug_assert_eq!(
+            self.summary.load(Ordering::Acquire),
+            Summary::of(&machine),
+            "the published summary is stale"
+        );
+        machine.snapshot(config, now)
+    }
+}
+
+impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
+    #[inline]
+    fn acquire(&self, config: &Config) -> StoreResult<Admission> {
+        Ok(self.admit(config))
+    }
+
+    #[inline]
+    fn record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> StoreResult<Option<Transition>> {
+        Ok(self.settle(config, ticket, outcome))
+    }
+
+    fn release(&self, config: &Config, ticket: Ticket) {
+        // Memory needs no queue: applying it is a few instructions under the lock.
+        let transition = self.settle(config, ticket, Outcome::Ignored);
+        debug_assert!(transition.is_none(), "an ignored outcome made a transition");
+    }
+
+    fn snapshot(&self, config: &Config) -> StoreResult<Snapshot> {
+        Ok(self.view(config))
+    }
+
+    fn reset(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        Ok(self.change(|machine| machine.reset(config, &self.clock)))
+    }
+
+    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        Ok(self.change(|machine| machine.force_open(config, &self.clock)))
+    }
+
+    fn describe(&self) -> String {
+        "memory".to_owned()
+    }
+}

@@ -1,0 +1,138 @@
+//! Where a breaker's state lives: the [`Store`] seam.
+//!
+//! The state machine ([`crate::machine`]) decides; a store keeps the state and supplies the time.
+//! The in-memory store ([`MemoryStore`]) keeps one [`Machine`](crate::machine::Machine) behind a
+//! lock, with a lock-free fast path of its own. A store whose state lives elsewhere (a server
+//! shared by a fleet) implements the same trait:
+//!
+//! - every operation that may talk to it returns `Result<_, StoreError>`;
+//! - time is the store's: the machine is handed the store's clock, never the process's by
+//!   assumption;
+//! - [`Store::release`] takes a ticket whose call ended without an outcome (a permit dropped
+//!   unreported) and must neither block nor fail: a store that does I/O queues it and hands it
+//!   on later, from its next operation or a thread of its own. Nothing is ever sent from a `Drop`.
+//!
+//! [`AnyStore`] is the set of stores the bindings can be given, dispatched statically.
+
+mod memory;
+#[cfg(test)]
+pub(crate) mod recording;
+
+pub use memory::MemoryStore;
+
+use crate::config::Config;
+use crate::events::Transition;
+use crate::machine::{Admission, Outcome, Snapshot, Ticket};
+
+/// Why a store could not carry out an operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// The store could not be reached (or did not answer in time).
+    Unavailable(String),
+    /// The store answered something this version cannot understand.
+    Protocol(String),
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Unavailable(detail) => write!(f, "store unavailable: {detail}"),
+            StoreError::Protocol(detail) => write!(f, "unexpected answer from store: {detail}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Where a breaker's state lives. Every method is called with no lock of the caller's held, and
+/// none of them may call back into the caller.
+pub trait Store: Send + Sync {
+    /// Decides whether a call may run now.
+    fn acquire(&self, config: &Config) -> StoreResult<Admission>;
+
+    /// Reports how an admitted call ended; returns the transition it caused.
+    fn record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> StoreResult<Option<Transition>>;
+
+    /// Gives back a ticket whose call ended without an outcome (taken as ignored). Never blocks,
+    /// never fails, does no I/O: a store that cannot apply it at once queues it. An ignored
+    /// outcome makes no transition, so there is nothing to report.
+    fn release(&self, config: &Config, ticket: Ticket);
+
+    /// The breaker as the next call would find it. Never changes anything.
+    fn snapshot(&self, config: &Config) -> StoreResult<Snapshot>;
+
+    /// Closes the circuit and zeroes the counts.
+    fn reset(&self, config: &Config) -> StoreResult<Option<Transition>>;
+
+    /// Opens the circuit, restarting the recovery timer.
+    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>>;
+
+    /// What the store is, for statuses: `"memory"`, or where it is.
+    fn describe(&self) -> String;
+}
+
+/// Every store a breaker in the bindings can be given (one variant today; a shared store adds
+/// one). An enum rather than `dyn Store`, so that the in-memory fast path stays inlined.
+#[derive(Debug)]
+pub enum AnyStore {
+    Memory(MemoryStore),
+}
+
+impl AnyStore {
+    /// An in-memory store on the process clock.
+    pub fn memory() -> Self {
+        AnyStore::Memory(MemoryStore::default())
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::Memory($store) => $call,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    #[inline]
+    fn acquire(&self, config: &Config) -> StoreResult<Admission> {
+        dispatch!(self, store => store.acquire(config))
+    }
+
+    #[inline]
+    fn record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> StoreResult<Option<Transition>> {
+        dispatch!(self, store => store.record(config, ticket, outcome))
+    }
+
+    fn release(&self, config: &Config, ticket: Ticket) {
+        dispatch!(self, store => store.release(config, ticket))
+    }
+
+    fn snapshot(&self, config: &Config) -> StoreResult<Snapshot> {
+        dispatch!(self, store => store.snapshot(config))
+    }
+
+    fn reset(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        dispatch!(self, store => store.reset(config))
+    }
+
+    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        dispatch!(self, store => store.force_open(config))
+    }
+
+    fn describe(&self) -> String {
+        dispatch!(self, store => store.describe())
+    }
+}

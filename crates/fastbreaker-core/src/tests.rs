@@ -1,0 +1,469 @@
+//! The state machine driven through the store seam: the in-memory store on a manual clock, and
+//! the test-only recording store beside it.
+
+use std::sync::Arc;
+
+use crate::clock::{ManualClock, Nanos, NANOS_PER_SECOND};
+use crate::store::recording::{Op, RecordingStore};
+use crate::*;
+
+const SECOND: Nanos = NANOS_PER_SECOND;
+
+type Memory = Breaker<MemoryStore<Arc<ManualClock>>>;
+
+fn breaker(
+    clock: &Arc<ManualClock>,
+    failures: u32,
+    successes: u32,
+    trials: u32,
+    timeout_s: u64,
+) -> Memory {
+    let config = Config::new(
+        failures,
+        successes,
+        trials,
+        timeout_s * SECOND,
+        TrialTimeout::RecoveryTimeout,
+    );
+    Breaker::new(config.unwrap(), MemoryStore::with_clock(Arc::clone(clock)))
+}
+
+fn admit<S: Store>(b: &Breaker<S>, _clock: &ManualClock) -> Ticket {
+    match b.acquire().unwrap() {
+        Admission::Admitted(ticket, _) => ticket,
+        Admission::Rejected(r) => panic!("rejected: {r:?}"),
+    }
+}
+
+fn run<S: Store>(b: &Breaker<S>, clock: &ManualClock, outcome: Outcome) -> Option<Transition> {
+    let ticket = admit(b, clock);
+    b.record(ticket, outcome).unwrap()
+}
+
+fn state<S: Store>(b: &Breaker<S>, _clock: &ManualClock) -> State {
+    b.snapshot().unwrap().state
+}
+
+#[test]
+fn opens_after_consecutive_failures() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 3, 2, 1, 60);
+    assert_eq!(run(&b, &clock, Outcome::Failure), None);
+    assert_eq!(run(&b, &clock, Outcome::Failure), None);
+    let t = run(&b, &clock, Outcome::Failure).unwrap();
+    assert_eq!(
+        (t.from, t.to, t.failure_count),
+        (State::Closed, State::Open, 3)
+    );
+    let snap = b.snapshot().unwrap();
+    assert_eq!(snap.state, State::Open);
+    assert_eq!(snap.failure_count, 3);
+    assert_eq!(snap.retry_after, 60 * SECOND);
+    assert!(snap.last_failure_time.is_some());
+}
+
+#[test]
+fn success_resets_the_failure_streak() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 3, 2, 1, 60);
+    run(&b, &clock, Outcome::Failure);
+    run(&b, &clock, Outcome::Failure);
+    run(&b, &clock, Outcome::Success);
+    assert_eq!(b.snapshot().unwrap().failure_count, 0);
+    run(&b, &clock, Outcome::Failure);
+    run(&b, &clock, Outcome::Failure);
+    assert_eq!(state(&b, &clock), State::Closed);
+}
+
+#[test]
+fn ignored_outcomes_do_not_reset_the_failure_streak() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 2, 2, 1, 60);
+    run(&b, &clock, Outcome::Failure);
+    run(&b, &clock, Outcome::Ignored);
+    assert_eq!(b.snapshot().unwrap().failure_count, 1);
+    run(&b, &clock, Outcome::Failure);
+    assert_eq!(state(&b, &clock), State::Open);
+}
+
+#[test]
+fn open_rejects_until_the_timeout_exactly() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 10);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(10 * SECOND - 1);
+    match b.acquire().unwrap() {
+        Admission::Rejected(r) => {
+            assert_eq!(r.state, State::Open);
+            assert_eq!(r.retry_after, 1);
+        }
+        other => panic!("admitted: {other:?}"),
+    }
+    assert_eq!(state(&b, &clock), State::Open);
+    clock.advance(1);
+    // Reading reports HALF_OPEN but takes no slot and makes no transition.
+    assert_eq!(state(&b, &clock), State::HalfOpen);
+    assert_eq!(b.snapshot().unwrap().trials_in_flight, 0);
+    match b.acquire().unwrap() {
+        Admission::Admitted(ticket, Some(t)) => {
+            assert!(ticket.is_trial());
+            assert_eq!((t.from, t.to), (State::Open, State::HalfOpen));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn zero_timeout_admits_a_trial_at_once() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 0);
+    run(&b, &clock, Outcome::Failure);
+    assert_eq!(state(&b, &clock), State::HalfOpen);
+    let t = run(&b, &clock, Outcome::Success);
+    assert_eq!(t.map(|t| t.to), Some(State::Closed));
+}
+
+#[test]
+fn half_open_limits_trials_in_flight() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 3, 2, 1);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(SECOND);
+    let first = admit(&b, &clock);
+    let second = admit(&b, &clock);
+    assert_eq!(
+        b.acquire().unwrap(),
+        Admission::Rejected(Rejection {
+            state: State::HalfOpen,
+            retry_after: 0
+        })
+    );
+    assert_eq!(b.snapshot().unwrap().trials_in_flight, 2);
+    assert_eq!(b.record(first, Outcome::Ignored).unwrap(), None);
+    let third = admit(&b, &clock);
+    assert_eq!(b.record(second, Outcome::Success).unwrap(), None);
+    assert_eq!(b.record(third, Outcome::Success).unwrap(), None);
+    assert_eq!(b.snapshot().unwrap().success_count, 2);
+    assert_eq!(state(&b, &clock), State::HalfOpen);
+    let t = run(&b, &clock, Outcome::Success).unwrap();
+    assert_eq!(
+        (t.from, t.to, t.failure_count, t.success_count),
+        (State::HalfOpen, State::Closed, 0, 0)
+    );
+}
+
+#[test]
+fn a_failed_trial_reopens_and_restarts_the_timer() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 2, 1, 5);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(5 * SECOND);
+    run(&b, &clock, Outcome::Success);
+    let t = run(&b, &clock, Outcome::Failure).unwrap();
+    assert_eq!((t.from, t.to), (State::HalfOpen, State::Open));
+    assert_eq!(b.snapshot().unwrap().retry_after, 5 * SECOND);
+    assert_eq!(b.snapshot().unwrap().success_count, 0);
+}
+
+#[test]
+fn ignored_trials_neither_add_to_nor_break_the_streak() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 2, 1, 0);
+    run(&b, &clock, Outcome::Failure);
+    run(&b, &clock, Outcome::Success);
+    run(&b, &clock, Outcome::Ignored);
+    assert_eq!(b.snapshot().unwrap().success_count, 1);
+    assert_eq!(state(&b, &clock), State::HalfOpen);
+    assert!(run(&b, &clock, Outcome::Success).is_some());
+    assert_eq!(state(&b, &clock), State::Closed);
+}
+
+#[test]
+fn late_outcomes_are_ignored() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 10);
+    let slow = admit(&b, &clock);
+    run(&b, &clock, Outcome::Failure);
+    // The slow call started while CLOSED; its failure must not touch the OPEN circuit.
+    let before = b.snapshot().unwrap();
+    assert_eq!(b.record(slow, Outcome::Failure).unwrap(), None);
+    assert_eq!(b.snapshot().unwrap(), before);
+    // Nor may a success from before a reset clear a failure counted after it.
+    let b = breaker(&clock, 2, 1, 1, 10);
+    let slow = admit(&b, &clock);
+    run(&b, &clock, Outcome::Failure);
+    assert!(b.reset().unwrap().is_none());
+    run(&b, &clock, Outcome::Failure);
+    b.record(slow, Outcome::Success).unwrap();
+    assert_eq!(b.snapshot().unwrap().failure_count, 1);
+}
+
+#[test]
+fn reset_and_force_open_start_new_generations() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 5, 1, 1, 30);
+    let t = b.force_open().unwrap().unwrap();
+    assert_eq!((t.from, t.to), (State::Closed, State::Open));
+    clock.advance(20 * SECOND);
+    // Forcing open again restarts the timer but is no transition.
+    assert!(b.force_open().unwrap().is_none());
+    assert_eq!(b.snapshot().unwrap().retry_after, 30 * SECOND);
+    clock.advance(30 * SECOND);
+    let trial = admit(&b, &clock);
+    let t = b.reset().unwrap().unwrap();
+    assert_eq!((t.from, t.to), (State::HalfOpen, State::Closed));
+    // The trial admitted before the reset is late.
+    assert_eq!(b.record(trial, Outcome::Failure).unwrap(), None);
+    assert_eq!(b.snapshot().unwrap().failure_count, 0);
+    assert_eq!(b.snapshot().unwrap().last_failure_time, None);
+}
+
+#[test]
+fn reset_keeps_last_failure_time() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 30);
+    run(&b, &clock, Outcome::Failure);
+    let when = b.snapshot().unwrap().last_failure_time;
+    assert!(when.is_some());
+    b.reset().unwrap();
+    let snap = b.snapshot().unwrap();
+    assert_eq!(
+        (snap.state, snap.failure_count, snap.last_failure_time),
+        (State::Closed, 0, when)
+    );
+}
+
+#[test]
+fn reset_of_a_timed_out_open_circuit_reports_half_open() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 1);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(SECOND);
+    let t = b.reset().unwrap().unwrap();
+    assert_eq!(t.from, State::HalfOpen);
+}
+
+#[test]
+fn a_hung_trial_gives_its_slot_away_and_its_outcome_is_late() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 10);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(10 * SECOND);
+    let hung = admit(&b, &clock);
+    clock.advance(10 * SECOND - 1);
+    assert!(matches!(b.acquire().unwrap(), Admission::Rejected(_)));
+    assert_eq!(b.snapshot().unwrap().trials_in_flight, 1);
+    clock.advance(1);
+    assert_eq!(b.snapshot().unwrap().trials_in_flight, 0); // hung: not counted
+    let fresh = admit(&b, &clock);
+    // The hung trial finally fails: late, so the circuit does not re-open.
+    assert_eq!(b.record(hung, Outcome::Failure).unwrap(), None);
+    assert_eq!(state(&b, &clock), State::HalfOpen);
+    let t = b.record(fresh, Outcome::Success).unwrap().unwrap();
+    assert_eq!(t.to, State::Closed);
+}
+
+#[test]
+fn only_hung_trials_are_reclaimed() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 5, 2, 10);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(10 * SECOND);
+    let old = admit(&b, &clock);
+    clock.advance(5 * SECOND);
+    let young = admit(&b, &clock);
+    clock.advance(5 * SECOND); // `old` is hung, `young` is not
+    let third = admit(&b, &clock);
+    assert!(matches!(b.acquire().unwrap(), Admission::Rejected(_)));
+    assert_eq!(b.record(old, Outcome::Success).unwrap(), None);
+    assert_eq!(b.snapshot().unwrap().success_count, 0);
+    b.record(young, Outcome::Success).unwrap();
+    b.record(third, Outcome::Success).unwrap();
+    assert_eq!(b.snapshot().unwrap().success_count, 2);
+}
+
+#[test]
+fn trials_never_time_out_without_a_trial_timeout() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 0);
+    assert_eq!(b.config().trial_timeout, None);
+    run(&b, &clock, Outcome::Failure);
+    let trial = admit(&b, &clock);
+    clock.advance(1_000_000 * SECOND);
+    assert!(matches!(b.acquire().unwrap(), Admission::Rejected(_)));
+    assert!(b.record(trial, Outcome::Success).unwrap().is_some());
+}
+
+#[test]
+fn trial_timeout_is_configurable() {
+    let clock = Arc::new(ManualClock::new());
+    let config = Config::new(1, 1, 1, 60 * SECOND, TrialTimeout::Limit(SECOND)).unwrap();
+    let b = Breaker::new(config, MemoryStore::with_clock(Arc::clone(&clock)));
+    b.force_open().unwrap();
+    clock.advance(60 * SECOND);
+    let _hung = admit(&b, &clock);
+    clock.advance(SECOND);
+    let _next = admit(&b, &clock);
+}
+
+#[test]
+fn a_lock_free_admission_racing_a_transition_is_late() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 10);
+    let before = admit(&b, &clock); // lock-free, CLOSED
+    b.force_open().unwrap();
+    clock.advance(10 * SECOND);
+    let trial = admit(&b, &clock);
+    assert_eq!(b.record(before, Outcome::Success).unwrap(), None);
+    assert_eq!(state(&b, &clock), State::HalfOpen);
+    assert!(b.record(trial, Outcome::Success).unwrap().is_some());
+}
+
+#[test]
+fn threads_keep_exact_counts_on_both_paths() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, u32::MAX, 1, 1, 10);
+    std::thread::scope(|scope| {
+        for worker in 0..8 {
+            let (b, clock) = (&b, &clock);
+            scope.spawn(move || {
+                for _ in 0..5_000 {
+                    // Even workers fail; odd ones end with ignored outcomes, which change
+                    // nothing (lock-free while no failure is counted, locked otherwise).
+                    let outcome = if worker % 2 == 0 {
+                        Outcome::Failure
+                    } else {
+                        Outcome::Ignored
+                    };
+                    run(b, clock, outcome);
+                }
+            });
+        }
+    });
+    assert_eq!(b.snapshot().unwrap().failure_count, 4 * 5_000);
+    run(&b, &clock, Outcome::Success);
+    assert_eq!(b.snapshot().unwrap().failure_count, 0);
+}
+
+#[test]
+fn a_wall_clock_jump_changes_nothing() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 60);
+    run(&b, &clock, Outcome::Failure);
+    clock.set_wall_seconds(1e12);
+    assert_eq!(state(&b, &clock), State::Open);
+    clock.set_wall_seconds(0.0);
+    assert_eq!(state(&b, &clock), State::Open);
+    assert_eq!(b.snapshot().unwrap().retry_after, 60 * SECOND);
+}
+
+#[test]
+fn every_transition_carries_its_reason_and_time() {
+    let clock = Arc::new(ManualClock::new());
+    clock.set_wall_seconds(1_800_000_000.0);
+    let b = breaker(&clock, 1, 1, 1, 10);
+    let opened = run(&b, &clock, Outcome::Failure).unwrap();
+    assert_eq!(opened.reason, Reason::FailureThreshold);
+    assert_eq!((opened.failures_before, opened.time), (1, 1_800_000_000.0));
+    clock.advance(10 * SECOND);
+    let trial = match b.acquire().unwrap() {
+        Admission::Admitted(ticket, Some(t)) => {
+            assert_eq!(
+                (t.from, t.to, t.reason),
+                (State::Open, State::HalfOpen, Reason::RecoveryTimeout)
+            );
+            ticket
+        }
+        other => panic!("{other:?}"),
+    };
+    let failed = b.record(trial, Outcome::Failure).unwrap().unwrap();
+    assert_eq!(
+        (failed.to, failed.reason),
+        (State::Open, Reason::TrialFailed)
+    );
+    clock.advance(10 * SECOND);
+    let closed = run(&b, &clock, Outcome::Success).unwrap();
+    assert_eq!(
+        (closed.to, closed.reason, closed.successes_before),
+        (State::Closed, Reason::TrialSucceeded, 1)
+    );
+    assert_eq!(b.force_open().unwrap().unwrap().reason, Reason::Forced);
+    assert_eq!(b.reset().unwrap().unwrap().reason, Reason::Reset);
+}
+
+/// Runs one script of operations on a breaker, returning everything it observed.
+fn script<S: Store>(b: &Breaker<S>, clock: &ManualClock) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut note = |what: String| seen.push(what);
+    for _ in 0..3 {
+        note(format!("{:?}", run(b, clock, Outcome::Failure)));
+    }
+    note(format!("{:?}", b.acquire().unwrap()));
+    clock.advance(5 * SECOND);
+    let first = admit(b, clock);
+    let second = admit(b, clock);
+    note(format!("{:?}", b.acquire().unwrap()));
+    note(format!("{:?}", b.record(first, Outcome::Success).unwrap()));
+    note(format!("{:?}", b.record(second, Outcome::Ignored).unwrap()));
+    note(format!("{:?}", b.snapshot().unwrap()));
+    note(format!("{:?}", run(b, clock, Outcome::Success)));
+    note(format!("{:?}", b.force_open().unwrap()));
+    note(format!("{:?}", b.reset().unwrap()));
+    note(format!("{:?}", b.snapshot().unwrap()));
+    seen
+}
+
+#[test]
+fn the_seam_carries_everything_a_breaker_needs() {
+    let config = Config::new(3, 2, 2, 5 * SECOND, TrialTimeout::RecoveryTimeout).unwrap();
+    let memory_clock = Arc::new(ManualClock::new());
+    let memory = Breaker::new(config, MemoryStore::with_clock(Arc::clone(&memory_clock)));
+    let recording_clock = Arc::new(ManualClock::new());
+    let recording = Breaker::new(config, RecordingStore::new(Arc::clone(&recording_clock)));
+    let expected = script(&memory, &memory_clock);
+    assert_eq!(script(&recording, &recording_clock), expected);
+    assert!(expected.iter().any(|seen| seen.contains("TrialSucceeded")));
+    let ops = recording.store().take_ops();
+    assert_eq!(ops[..2], [Op::Acquire, Op::Record(Outcome::Failure)]);
+    assert_eq!(ops.last(), Some(&Op::Snapshot));
+    assert_eq!(memory.store().describe(), "memory");
+}
+
+#[test]
+fn a_released_ticket_is_handed_on_by_the_next_operation_and_frees_its_slot() {
+    let clock = Arc::new(ManualClock::new());
+    let config = Config::new(1, 1, 1, 0, TrialTimeout::RecoveryTimeout).unwrap();
+    let b = Breaker::new(config, RecordingStore::new(Arc::clone(&clock)));
+    b.force_open().unwrap();
+    let trial = admit(&b, &clock);
+    assert!(trial.is_trial());
+    assert!(matches!(b.acquire().unwrap(), Admission::Rejected(_)));
+    b.store().take_ops();
+    b.release(trial);
+    // Nothing reached the machine yet: the release is queued.
+    assert_eq!(b.store().take_ops(), [Op::Release]);
+    let next = admit(&b, &clock);
+    assert_eq!(b.store().take_ops(), [Op::Drain(1), Op::Acquire]);
+    assert!(b.record(next, Outcome::Success).unwrap().is_some());
+}
+
+#[test]
+fn a_store_error_reaches_the_caller_and_changes_nothing() {
+    let clock = Arc::new(ManualClock::new());
+    let config = Config::new(1, 1, 1, 10 * SECOND, TrialTimeout::RecoveryTimeout).unwrap();
+    let b = Breaker::new(config, RecordingStore::new(Arc::clone(&clock)));
+    let ticket = admit(&b, &clock);
+    b.store().set_unavailable(true);
+    let unavailable = StoreError::Unavailable("told to fail".to_owned());
+    assert_eq!(b.record(ticket, Outcome::Failure), Err(unavailable.clone()));
+    assert_eq!(b.acquire(), Err(unavailable.clone()));
+    assert_eq!(b.force_open(), Err(unavailable));
+    assert!(b.snapshot().is_err());
+    b.store().set_unavailable(false);
+    assert_eq!(b.snapshot().unwrap().state, State::Closed);
+    assert_eq!(b.snapshot().unwrap().failure_count, 0);
+    assert_eq!(
+        StoreError::Unavailable("down".into()).to_string(),
+        "store unavailable: down"
+    );
+}

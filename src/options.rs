@@ -1,0 +1,451 @@
+//! A breaker's options, parsed from Python arguments once, in one place.
+//!
+//! Each argument has a type that knows how to take itself from a Python object and says what is
+//! wrong, naming the argument ([`Threshold`], [`RecoveryTimeout`], [`TrialTimeoutArg`],
+//! [`ExpectedExceptions`], [`BreakerName`]); [`Options`] puts them together with the core's
+//! defaults. The constructor, the decorator and the registry all build an `Options`, and nothing
+//! else checks an option.
+
+use std::marker::PhantomData;
+
+use fastbreaker_core::clock::{nanos_from_seconds, Nanos, NANOS_PER_SECOND};
+use fastbreaker_core::config::{Config, Given, TrialTimeout};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+
+/// The name of an argument's type, for error messages.
+pub(crate) fn type_name(value: &Bound<'_, PyAny>) -> String {
+    value
+        .get_type()
+        .qualname()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "<unknown type>".to_owned())
+}
+
+/// `TypeError("{what} must be callable, got {type}")` unless `value` is callable.
+pub(crate) fn require_callable(value: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
+    if value.is_callable() {
+        return Ok(());
+    }
+    Err(PyTypeError::new_err(format!(
+        "{what} must be callable, got {}",
+        type_name(value)
+    )))
+}
+
+/// An optional argument: given (as any object, `None` included, so that an explicit `None` is
+/// checked, and refused, rather than taken for "use the default") or not.
+#[derive(Default)]
+pub enum Arg<T> {
+    #[default]
+    Missing,
+    Given(T),
+}
+
+impl<'a, 'py, T: FromPyObject<'a, 'py, Error = PyErr>> FromPyObject<'a, 'py> for Arg<T> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        T::extract(obj).map(Arg::Given)
+    }
+}
+
+impl<T> Arg<T> {
+    fn is_given(&self) -> bool {
+        matches!(self, Arg::Given(_))
+    }
+
+    fn or(self, default: T) -> T {
+        match self {
+            Arg::Missing => default,
+            Arg::Given(value) => value,
+        }
+    }
+}
+
+/// Which threshold a [`Threshold`] is, for its error messages.
+pub trait ThresholdName {
+    const NAME: &'static str;
+}
+
+pub enum FailureThreshold {}
+pub enum SuccessThreshold {}
+pub enum HalfOpenMaxCalls {}
+
+impl ThresholdName for FailureThreshold {
+    const NAME: &'static str = "failure_threshold";
+}
+impl ThresholdName for SuccessThreshold {
+    const NAME: &'static str = "success_threshold";
+}
+impl ThresholdName for HalfOpenMaxCalls {
+    const NAME: &'static str = "half_open_max_calls";
+}
+
+/// A count: an `int` (not a `bool`) from 1 to 2**32 - 1.
+pub struct Threshold<N>(pub u32, PhantomData<N>);
+
+impl<N> Threshold<N> {
+    fn new(value: u32) -> Self {
+        Threshold(value, PhantomData)
+    }
+}
+
+impl<'a, 'py, N: ThresholdName> FromPyObject<'a, 'py> for Threshold<N> {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let argument = N::NAME;
+        if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+            return Err(PyTypeError::new_err(format!(
+                "{argument} must be an int, got {}",
+                type_name(&value)
+            )));
+        }
+        let too_large =
+            || PyValueError::new_err(format!("{argument} must be at most {}", u32::MAX));
+        match value.extract::<i64>() {
+            Ok(n) if n < 1 => Err(PyValueError::new_err(format!(
+                "{argument} must be at least 1, got {n}"
+            ))),
+            Ok(n) => u32::try_from(n).map(Self::new).map_err(|_| too_large()),
+            Err(_) => Err(too_large()),
+        }
+    }
+}
+
+/// Seconds a circuit stays open: an `int` or a `float`, finite and >= 0. Keeps the number as
+/// given (an `int` stays an `int` in statuses).
+pub struct RecoveryTimeout {
+    pub nanos: Nanos,
+    pub shown: Py<PyAny>,
+}
+
+impl RecoveryTimeout {
+    fn default(py: Python<'_>) -> PyResult<Self> {
+        let seconds = Config::DEFAULT_RECOVERY_TIMEOUT_SECONDS;
+        Ok(RecoveryTimeout {
+            nanos: seconds * NANOS_PER_SECOND,
+            shown: seconds.into_pyobject(py)?.into_any().unbind(),
+        })
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for RecoveryTimeout {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = value.py();
+        let is_int = value.is_instance_of::<PyInt>();
+        if value.is_instance_of::<PyBool>() || !(is_int || value.is_instance_of::<PyFloat>()) {
+            return Err(PyTypeError::new_err(format!(
+                "recovery_timeout must be an int or a float (seconds), got {}",
+                type_name(&value)
+            )));
+        }
+        let invalid = |shown: String| {
+            PyValueError::new_err(format!(
+                "recovery_timeout must be a finite number of seconds >= 0, got {shown}"
+            ))
+        };
+        if is_int {
+            // Plain int arithmetic first, so that huge values are not silently rounded.
+            let n: i128 = value
+                .extract()
+                .map_err(|_| invalid("an int too large to be a timeout".to_owned()))?;
+            if n < 0 {
+                return Err(invalid(n.to_string()));
+            }
+            let nanos =
+                u64::try_from(n.saturating_mul(NANOS_PER_SECOND.into())).unwrap_or(u64::MAX);
+            let shown = n.into_pyobject(py)?.into_any().unbind();
+            return Ok(RecoveryTimeout { nanos, shown });
+        }
+        let seconds: f64 = value.extract()?;
+        if !seconds.is_finite() || seconds < 0.0 {
+            return Err(invalid(seconds.to_string()));
+        }
+        let seconds = seconds + 0.0; // -0.0 becomes 0.0
+        Ok(RecoveryTimeout {
+            nanos: nanos_from_seconds(seconds),
+            shown: PyFloat::new(py, seconds).into_any().unbind(),
+        })
+    }
+}
+
+/// How long a half-open trial may run: `None` for the default (the recovery timeout), `math.inf`
+/// for no limit, else seconds > 0.
+pub struct TrialTimeoutArg(pub TrialTimeout);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for TrialTimeoutArg {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if value.is_none() {
+            return Ok(TrialTimeoutArg(TrialTimeout::RecoveryTimeout));
+        }
+        if value.is_instance_of::<PyBool>()
+            || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+        {
+            return Err(PyTypeError::new_err(format!(
+                "trial_timeout must be an int, a float (seconds) or None, got {}",
+                type_name(&value)
+            )));
+        }
+        let seconds: f64 = value.extract().map_err(|_| {
+            PyValueError::new_err("trial_timeout must be a number of seconds > 0, got a huge int")
+        })?;
+        if seconds == f64::INFINITY {
+            return Ok(TrialTimeoutArg(TrialTimeout::Unlimited));
+        }
+        if seconds.is_nan() || seconds <= 0.0 {
+            return Err(PyValueError::new_err(format!(
+                "trial_timeout must be a number of seconds > 0 (or math.inf), got {seconds}"
+            )));
+        }
+        let nanos = nanos_from_seconds(seconds).max(1);
+        Ok(TrialTimeoutArg(TrialTimeout::Limit(nanos)))
+    }
+}
+
+/// A non-empty tuple of `Exception` subclasses, from one class, a tuple or a list of them.
+pub struct ExpectedExceptions(pub Py<PyTuple>);
+
+impl ExpectedExceptions {
+    fn default(py: Python<'_>) -> PyResult<Self> {
+        Ok(ExpectedExceptions(
+            PyTuple::new(py, [py.get_type::<PyException>()])?.unbind(),
+        ))
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for ExpectedExceptions {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let py = value.py();
+        let classes: Vec<Bound<'py, PyAny>> = if value.is_instance_of::<PyType>() {
+            vec![value.to_owned()]
+        } else if let Ok(tuple) = value.cast::<PyTuple>() {
+            tuple.iter().collect()
+        } else if let Ok(list) = value.cast::<PyList>() {
+            list.iter().collect()
+        } else {
+            return Err(PyTypeError::new_err(format!(
+                "expected_exceptions must be an exception class or a tuple of exception classes, \
+                 got {}",
+                type_name(&value)
+            )));
+        };
+        if classes.is_empty() {
+            return Err(PyValueError::new_err(
+                "expected_exceptions must name at least one exception class",
+            ));
+        }
+        for class in &classes {
+            let is_exception_class = class
+                .cast::<PyType>()
+                .map(|t| t.is_subclass_of::<PyException>())
+                .unwrap_or(Ok(false))?;
+            if !is_exception_class {
+                return Err(PyTypeError::new_err(format!(
+                    "expected_exceptions must contain only subclasses of Exception, got {}",
+                    class
+                        .repr()
+                        .map(|r| r.to_string())
+                        .unwrap_or_else(|_| type_name(class))
+                )));
+            }
+        }
+        Ok(ExpectedExceptions(PyTuple::new(py, classes)?.unbind()))
+    }
+}
+
+/// A breaker's name: a non-empty `str` that is valid Unicode.
+pub struct BreakerName(pub String);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for BreakerName {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        let name = value
+            .cast::<PyString>()
+            .map_err(|_| {
+                PyTypeError::new_err(format!(
+                    "name must be a str or None, got {}",
+                    type_name(&value)
+                ))
+            })?
+            .to_str()
+            .map_err(|_| PyValueError::new_err("name must be a valid str (no lone surrogates)"))?
+            .to_owned();
+        if name.is_empty() {
+            return Err(PyValueError::new_err("name must not be empty"));
+        }
+        Ok(BreakerName(name))
+    }
+}
+
+/// A breaker's checked options, before the breaker exists. The decorator builds one when it is
+/// applied, and each breaker it makes takes a copy.
+#[pyclass(frozen, module = "fastbreaker._core")]
+pub struct Options {
+    pub config: Config,
+    /// `recovery_timeout` as given (an `int` stays an `int`).
+    pub recovery_timeout: Py<PyAny>,
+    pub expected: Py<PyTuple>,
+    /// `expected_exceptions == (Exception,)`: classification needs no `isinstance` call.
+    pub expects_any_exception: bool,
+    /// Which options were given (for the registry, which reports those that differ).
+    pub given: Given,
+    pub expected_exceptions_given: bool,
+    /// The name given to the decorator, if any (breakers built elsewhere take theirs directly).
+    pub name: Option<String>,
+}
+
+/// Every option, as given to a constructor.
+#[derive(Default)]
+pub struct OptionArgs {
+    pub failure_threshold: Arg<Threshold<FailureThreshold>>,
+    pub recovery_timeout: Arg<RecoveryTimeout>,
+    pub success_threshold: Arg<Threshold<SuccessThreshold>>,
+    pub expected_exceptions: Arg<ExpectedExceptions>,
+    pub half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
+    pub trial_timeout: Arg<TrialTimeoutArg>,
+}
+
+impl OptionArgs {
+    /// Whether any option was given.
+    pub fn any_given(&self) -> bool {
+        self.failure_threshold.is_given()
+            || self.recovery_timeout.is_given()
+            || self.success_threshold.is_given()
+            || self.expected_exceptions.is_given()
+            || self.half_open_max_calls.is_given()
+            || self.trial_timeout.is_given()
+    }
+}
+
+impl Options {
+    /// Puts the given options together with the core's defaults, and validates the result.
+    pub fn new(py: Python<'_>, args: OptionArgs) -> PyResult<Self> {
+        let given = Given {
+            failure_threshold: args.failure_threshold.is_given(),
+            recovery_timeout: args.recovery_timeout.is_given(),
+            success_threshold: args.success_threshold.is_given(),
+            half_open_max_calls: args.half_open_max_calls.is_given(),
+            trial_timeout: args.trial_timeout.is_given(),
+        };
+        let expected_exceptions_given = args.expected_exceptions.is_given();
+        let recovery_timeout = match args.recovery_timeout {
+            Arg::Given(timeout) => timeout,
+            Arg::Missing => RecoveryTimeout::default(py)?,
+        };
+        let expected = match args.expected_exceptions {
+            Arg::Given(expected) => expected,
+            Arg::Missing => ExpectedExceptions::default(py)?,
+        };
+        let config = Config::new(
+            args.failure_threshold
+                .or(Threshold::new(Config::DEFAULT_FAILURE_THRESHOLD))
+                .0,
+            args.success_threshold
+                .or(Threshold::new(Config::DEFAULT_SUCCESS_THRESHOLD))
+                .0,
+            args.half_open_max_calls
+                .or(Threshold::new(Config::DEFAULT_HALF_OPEN_MAX_CALLS))
+                .0,
+            recovery_timeout.nanos,
+            args.trial_timeout
+                .or(TrialTimeoutArg(TrialTimeout::RecoveryTimeout))
+                .0,
+        )
+        .map_err(|e| PyValueError::new_err(e.message))?;
+        let expected = expected.0;
+        let expects_any_exception = {
+            let expected = expected.bind(py);
+            expected.len() == 1
+                && expected
+                    .get_item(0)
+                    .is_ok_and(|class| class.is(py.get_type::<PyException>()))
+        };
+        Ok(Options {
+            config,
+            recovery_timeout: recovery_timeout.shown,
+            expected,
+            expects_any_exception,
+            given,
+            expected_exceptions_given,
+            name: None,
+        })
+    }
+
+    /// The settings that differ between `self` (what is registered) and `wanted`, among those
+    /// `wanted` was given, as `argument=wanted (registered: have)`.
+    pub fn differences(&self, py: Python<'_>, wanted: &Options) -> PyResult<Vec<String>> {
+        let mut differences: Vec<String> = self
+            .config
+            .differences(&wanted.config, &wanted.given)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let (have, want) = (self.expected.bind(py), wanted.expected.bind(py));
+        // `==` on tuples of classes runs no user code but a metaclass's `__eq__`; never under a lock.
+        if wanted.expected_exceptions_given && !have.eq(want)? {
+            differences.push(format!(
+                "expected_exceptions={} (registered: {})",
+                want.repr()?,
+                have.repr()?
+            ));
+        }
+        Ok(differences)
+    }
+}
+
+#[pymethods]
+impl Options {
+    #[new]
+    #[pyo3(signature = (
+        *,
+        failure_threshold = Arg::Missing,
+        recovery_timeout = Arg::Missing,
+        success_threshold = Arg::Missing,
+        expected_exceptions = Arg::Missing,
+        name = None,
+        half_open_max_calls = Arg::Missing,
+        trial_timeout = Arg::Missing,
+    ))]
+    #[allow(clippy::too_many_arguments)] // the documented options
+    fn py_new(
+        py: Python<'_>,
+        failure_threshold: Arg<Threshold<FailureThreshold>>,
+        recovery_timeout: Arg<RecoveryTimeout>,
+        success_threshold: Arg<Threshold<SuccessThreshold>>,
+        expected_exceptions: Arg<ExpectedExceptions>,
+        name: Option<BreakerName>,
+        half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
+        trial_timeout: Arg<TrialTimeoutArg>,
+    ) -> PyResult<Self> {
+        let options = Options::new(
+            py,
+            OptionArgs {
+                failure_threshold,
+                recovery_timeout,
+                success_threshold,
+                expected_exceptions,
+                half_open_max_calls,
+                trial_timeout,
+            },
+        )?;
+        Ok(Options {
+            name: name.map(|n| n.0),
+            ..options
+        })
+    }
+
+    fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
+        visit.call(&self.expected)?;
+        visit.call(&self.recovery_timeout)
+    }
+}

@@ -1,0 +1,197 @@
+//! `Protected`: a synchronous function protected by a breaker, called through the vectorcall
+//! protocol (the arguments go from the caller to the function as they are, with no tuple or dict
+//! built on the way).
+//!
+//! PyO3 has no option for vectorcall on a class, so [`enable_vectorcall`] gives the type its
+//! vectorcall offset at import, measured on a real instance. The type is immutable (on Python
+//! 3.10+), so that no one can replace `__call__` on it behind the vectorcall slot's back.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple};
+use pyo3::{ffi, PyTraverseError, PyVisit};
+
+use crate::breaker::PyCircuitBreaker;
+use crate::errors::internal_error;
+use crate::options::{require_callable, Options};
+use crate::python;
+
+/// A synchronous function protected by a breaker. Behaves like the function: `functools.wraps`
+/// metadata lives in its `__dict__`, and it binds as a method.
+#[cfg_attr(
+    Py_3_10,
+    pyclass(frozen, immutable_type, dict, weakref, module = "fastbreaker._core")
+)]
+#[cfg_attr(
+    not(Py_3_10),
+    pyclass(frozen, dict, weakref, module = "fastbreaker._core")
+)]
+#[repr(C)]
+pub struct Protected {
+    /// What the interpreter calls (at `tp_vectorcall_offset` in the object).
+    vectorcall: ffi::vectorcallfunc,
+    breaker: Py<PyCircuitBreaker>,
+    func: Py<PyAny>,
+}
+
+/// The arguments of a vectorcall as a tuple and a dict (for the rare slow paths).
+///
+/// # Safety
+/// `args`, `nargs` and `kwnames` must be a valid vectorcall argument vector: `nargs` positional
+/// arguments then one per name in `kwnames` (a tuple of str, or null), all live for the call.
+unsafe fn vectorcall_arguments<'py>(
+    py: Python<'py>,
+    args: *const *mut ffi::PyObject,
+    nargs: usize,
+    kwnames: *mut ffi::PyObject,
+) -> PyResult<(Bound<'py, PyTuple>, Option<Bound<'py, PyDict>>)> {
+    // SAFETY: the caller guarantees `args` holds `nargs + len(kwnames)` live references.
+    let item = |i: usize| unsafe { Borrowed::from_ptr(py, *args.add(i)) };
+    let positional = PyTuple::new(py, (0..nargs).map(item))?;
+    if kwnames.is_null() {
+        return Ok((positional, None));
+    }
+    // SAFETY: a non-null `kwnames` is a tuple, by the vectorcall protocol.
+    let names = unsafe { Borrowed::from_ptr(py, kwnames).cast_unchecked::<PyTuple>() };
+    let kwargs = PyDict::new(py);
+    for (i, name) in names.iter().enumerate() {
+        kwargs.set_item(name, item(nargs + i))?;
+    }
+    Ok((positional, Some(kwargs)))
+}
+
+/// `Protected.__call__` for the vectorcall protocol.
+///
+/// # Safety
+/// Called by the interpreter, attached to it, with `callable` a `Protected` and a valid
+/// vectorcall argument vector.
+unsafe extern "C" fn protected_vectorcall(
+    callable: *mut ffi::PyObject,
+    args: *const *mut ffi::PyObject,
+    nargsf: usize,
+    kwnames: *mut ffi::PyObject,
+) -> *mut ffi::PyObject {
+    // SAFETY: the interpreter calls a vectorcall function only from an attached thread.
+    let py = unsafe { Python::assume_attached() };
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: only `Protected` instances carry this function in their vectorcall slot.
+        let slf = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<Protected>() };
+        let (breaker, func) = (slf.get().breaker.bind(py), slf.get().func.bind(py));
+        PyCircuitBreaker::guarded(
+            breaker,
+            func,
+            // SAFETY: the argument vector is passed on unchanged, as valid as it came in.
+            || unsafe {
+                let result = ffi::PyObject_Vectorcall(func.as_ptr(), args, nargsf, kwnames);
+                Bound::from_owned_ptr_or_err(py, result)
+            },
+            || {
+                // SAFETY: as above; `PyVectorcall_NARGS` only masks the offset flag off.
+                let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
+                let (args, kwargs) = unsafe { vectorcall_arguments(py, args, nargs, kwnames)? };
+                PyCircuitBreaker::call_async(breaker, func, &args, kwargs.as_ref())
+            },
+        )
+    }));
+    match result.unwrap_or_else(|panic| Err(internal_error(panic))) {
+        Ok(value) => value.into_ptr(),
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
+/// Makes the interpreter call `Protected` objects through [`protected_vectorcall`].
+///
+/// The offset is measured on a real instance (no assumption about PyO3's object layout), and the
+/// flag is set the way PyO3 sets type flags: atomically where `tp_flags` is atomic (free-threaded
+/// builds).
+pub fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
+    let options = Options::new(py, Default::default())?;
+    let probe_breaker = Py::new(
+        py,
+        PyCircuitBreaker::build(py, &options, Some("probe".into())),
+    )?;
+    let probe = Bound::new(
+        py,
+        Protected::new(probe_breaker, py.get_type::<PyString>().as_any())?,
+    )?;
+    let field = std::ptr::addr_of!(probe.get().vectorcall) as isize;
+    let offset = field - probe.as_ptr() as isize;
+    let type_object = py.get_type::<Protected>();
+    let tp = type_object.as_type_ptr();
+    // SAFETY: the type is ours and fully initialised, and no instance but the probe exists yet;
+    // every instance stores a valid `vectorcallfunc` at `offset` (set in `Protected::new`, the
+    // only constructor). `PyType_Modified` drops any cached lookup of the old slots.
+    unsafe {
+        (*tp).tp_vectorcall_offset = offset as ffi::Py_ssize_t;
+        #[cfg(not(Py_GIL_DISABLED))]
+        {
+            (*tp).tp_flags |= ffi::Py_TPFLAGS_HAVE_VECTORCALL;
+        }
+        #[cfg(Py_GIL_DISABLED)]
+        {
+            (*tp).tp_flags.fetch_or(
+                ffi::Py_TPFLAGS_HAVE_VECTORCALL,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        }
+        ffi::PyType_Modified(tp);
+    }
+    Ok(())
+}
+
+#[pymethods]
+impl Protected {
+    #[new]
+    fn new(breaker: Py<PyCircuitBreaker>, func: &Bound<'_, PyAny>) -> PyResult<Self> {
+        require_callable(func, "func")?;
+        Ok(Protected {
+            vectorcall: protected_vectorcall,
+            breaker,
+            func: func.clone().unbind(),
+        })
+    }
+
+    /// The `tp_call` path (`wrapped.__call__(...)`, and callers that do not use vectorcall).
+    #[pyo3(signature = (*args, **kwargs))]
+    fn __call__<'py>(
+        &self,
+        py: Python<'py>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        PyCircuitBreaker::guarded_call(self.breaker.bind(py), self.func.bind(py), args, kwargs)
+    }
+
+    fn __get__<'py>(
+        slf: &Bound<'py, Self>,
+        instance: Option<&Bound<'py, PyAny>>,
+        _owner: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Some(instance) = instance.filter(|i| !i.is_none()) else {
+            return Ok(slf.clone().into_any());
+        };
+        python::method_type(slf.py())?.call1((slf, instance))
+    }
+
+    #[getter]
+    fn circuit_breaker(&self, py: Python<'_>) -> Py<PyCircuitBreaker> {
+        self.breaker.clone_ref(py)
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!(
+            "<protected {} by {}>",
+            self.func.bind(py).repr()?,
+            self.breaker.get().__repr__()?
+        ))
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        visit.call(&self.breaker)?;
+        visit.call(&self.func)
+    }
+}

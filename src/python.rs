@@ -1,0 +1,82 @@
+//! References to the Python half of the package, looked up once per process and then held: the
+//! `CircuitState` members, the coroutine wrappers, and the logging helpers.
+
+use fastbreaker_core::State;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+
+/// The `CircuitState` member for `state` (the members are built once, not per read).
+pub(crate) fn circuit_state(py: Python<'_>, state: State) -> PyResult<&Bound<'_, PyAny>> {
+    static MEMBERS: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
+    let members = MEMBERS.get_or_try_init(py, || -> PyResult<_> {
+        let class = py.import("fastbreaker._state")?.getattr("CircuitState")?;
+        let member = |state: State| class.call1((state.as_str(),)).map(Bound::unbind);
+        Ok([
+            member(State::Closed)?,
+            member(State::Open)?,
+            member(State::HalfOpen)?,
+        ])
+    })?;
+    let index = match state {
+        State::Closed => 0,
+        State::Open => 1,
+        State::HalfOpen => 2,
+    };
+    Ok(members[index].bind(py))
+}
+
+/// Declares a function of the Python half, imported on first use and held from then on.
+macro_rules! python_function {
+    ($(#[$doc:meta])* $name:ident = $module:literal . $attribute:literal) => {
+        $(#[$doc])*
+        pub(crate) fn $name(py: Python<'_>) -> PyResult<&Bound<'_, PyAny>> {
+            static FUNCTION: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+            FUNCTION.import(py, $module, $attribute)
+        }
+    };
+}
+
+python_function!(
+    /// `_wrapping.call_async(breaker, func, args, kwargs)`: the coroutine form of a call.
+    call_async = "fastbreaker._wrapping"."call_async"
+);
+python_function!(
+    /// `_wrapping.guard_coroutine(breaker, coroutine)`: awaits a coroutine created before admission.
+    guard_coroutine = "fastbreaker._wrapping"."guard_coroutine"
+);
+python_function!(
+    /// `_wrapping.decorate(breaker, func)`: `@breaker`.
+    decorate = "fastbreaker._wrapping"."decorate"
+);
+python_function!(
+    /// `_log.log(level, message)` on the `fastbreaker` logger; a failing filter or handler is
+    /// reported as `logging` reports its own errors, never raised.
+    log = "fastbreaker._log"."log"
+);
+python_function!(
+    /// `_log.listener_failed(listener, breaker_name, error)`: the one report of a listener's error.
+    listener_failed = "fastbreaker._log"."listener_failed"
+);
+python_function!(
+    /// `inspect.iscoroutinefunction`, for callables that are not plain functions.
+    iscoroutinefunction = "inspect"."iscoroutinefunction"
+);
+python_function!(
+    /// `types.MethodType`, to bind a protected function as a method.
+    method_type = "types"."MethodType"
+);
+
+/// `logging.WARNING` and `logging.INFO`.
+pub(crate) const WARNING: u8 = 30;
+pub(crate) const INFO: u8 = 20;
+
+/// Logs `message` on the `fastbreaker` logger at `level`. Logging never fails a breaker: an error
+/// of the logging machinery is reported by the helper, and one in importing it is dropped.
+pub(crate) fn log_message(py: Python<'_>, level: u8, message: &str) {
+    if let Ok(log) = log(py) {
+        if let Err(error) = log.call1((level, message)) {
+            // Only a failure of the helper itself (say, out of memory) can come here.
+            error.write_unraisable(py, Some(log));
+        }
+    }
+}
