@@ -24,8 +24,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     demo.add_arguments(demo_parser)
     args = parser.parse_args(argv)
-    if args.duration < 2:
-        parser.error("--duration must be at least 2 seconds")
+    if not args.duration >= demo.MIN_DURATION:  # NaN too
+        parser.error(f"--duration must be at least {demo.MIN_DURATION:g} seconds")
     if not 0 <= args.port <= 65535:
         parser.error("--port must be between 0 and 65535")
     return demo.run(port=args.port, duration=args.duration)

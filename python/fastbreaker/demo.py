@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import logging
-import re
 import sys
 import threading
 import time
@@ -24,13 +22,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import requests
 
 from . import health
+from ._core import TransitionEvent
 from .circuit_breaker import CircuitBreakerError
 from .external_service_client import get_circuit_breaker, protected_post
 
 SERVICE = "demo-matching-service"
-# How the core logs a transition: circuit breaker 'NAME' FROM -> TO (failure_count=..., ...)
-_TRANSITION = re.compile(r"circuit breaker '(?P<name>.*)' (?P<from>\w+) -> (?P<to>\w+) \(")
 WORKERS = 4
+MIN_DURATION = 1.5
 
 
 class FlakyService(ThreadingHTTPServer):
@@ -83,28 +81,28 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-class _Transitions(logging.Handler):
-    """Prints each transition the breaker logs, and remembers them for the summary."""
+class _Transitions:
+    """A listener of the breaker: prints each transition and remembers them for the summary."""
 
     def __init__(self, out: TextIO, started: float, live: bool) -> None:
-        super().__init__(logging.INFO)
         self.out = out
         self.live = live
         self.started = started
         self.seen: List[str] = []
+        self._lock = threading.Lock()
 
-    def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        match = _TRANSITION.search(message)
-        if match is None or match["name"] != SERVICE:
-            return
-        # Handler.handle() holds the handler's lock around emit().
-        self.seen.append(f"{match['from']} -> {match['to']}")
+    def __call__(self, event: TransitionEvent) -> None:
+        move = f"{event.old_state} -> {event.new_state}"
         prefix = "\n" if self.live else ""  # leave the live line
         elapsed = time.monotonic() - self.started
-        print(
-            f"{prefix}[{elapsed:5.1f}s] {record.levelname:<7} {message}", file=self.out, flush=True
-        )
+        with self._lock:  # listeners run in the worker thread that made the transition
+            self.seen.append(move)
+            print(
+                f"{prefix}[{elapsed:5.1f}s] {move:<21} ({event.reason}, "
+                f"failure_count={event.failure_count})",
+                file=self.out,
+                flush=True,
+            )
 
 
 class _Counts:
@@ -141,8 +139,8 @@ def _worker(url: str, stop: threading.Event, counts: _Counts, pause: float) -> N
 
 def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> int:
     """Runs the demo; returns the exit status (0 when every step of the story was seen)."""
-    if duration < 2:
-        raise ValueError("duration must be at least 2 seconds")
+    if duration < MIN_DURATION:
+        raise ValueError(f"duration must be at least {MIN_DURATION:g} seconds")
     try:
         health_server = make_server(
             "127.0.0.1",
@@ -162,7 +160,7 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
         raise
     service = FlakyService()
     recovery_timeout = round(max(0.2, min(2.0, duration / 10)), 2)
-    get_circuit_breaker(
+    breaker = get_circuit_breaker(
         SERVICE, failure_threshold=5, recovery_timeout=recovery_timeout, success_threshold=2
     )
     healthy_until, failing_until = duration * 0.25, duration * 0.55
@@ -170,11 +168,7 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
     started = time.monotonic()
     live = out.isatty()
     transitions = _Transitions(out, started, live)
-    logger = logging.getLogger("fastbreaker")
-    previous_level = logger.level
-    logger.addHandler(transitions)
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
+    breaker.add_listener(transitions)
 
     threads = [
         threading.Thread(target=s.serve_forever, daemon=True) for s in (service, health_server)
@@ -215,8 +209,7 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
         health_server.shutdown()
         service.server_close()
         health_server.server_close()
-        logger.removeHandler(transitions)
-        logger.setLevel(previous_level)
+        breaker.remove_listener(transitions)
     return _summary(out, live, service, counts, transitions.seen)
 
 
@@ -264,5 +257,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="port of the health endpoint on 127.0.0.1 (default 8000; 0 = any)",
     )
     parser.add_argument(
-        "--duration", type=float, default=20.0, help="seconds to run, at least 2 (default 20)"
+        "--duration",
+        type=float,
+        default=20.0,
+        help=f"seconds to run, at least {MIN_DURATION:g} (default 20)",
     )
