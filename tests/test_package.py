@@ -87,3 +87,15 @@ def test_the_error_can_be_subclassed():
     error = ServiceDown("down", name="svc")
     assert isinstance(error, fastbreaker.CircuitBreakerError) and error.name == "svc"
     assert repr(error) == "ServiceDown('down')"
+
+
+def test_the_typed_status_names_every_field_of_a_status():
+    status = fastbreaker.CircuitBreaker().get_status()
+    assert set(status) == set(fastbreaker.CircuitBreakerStatus.__annotations__)
+
+
+def test_states_are_the_enum_members_themselves():
+    breaker = fastbreaker.CircuitBreaker()
+    assert breaker.state is fastbreaker.CircuitState.CLOSED
+    breaker.open()
+    assert breaker.state is fastbreaker.CircuitState.OPEN

@@ -22,12 +22,13 @@ from ._core import (
     get_circuit_breaker_status,
     reset_circuit_breaker,
 )
-from ._state import CircuitState
+from ._state import CircuitBreakerStatus, CircuitState
 from .circuit_breaker import circuit_breaker
 
 __all__ = [
     "CircuitBreaker",
     "CircuitBreakerError",
+    "CircuitBreakerStatus",
     "CircuitState",
     "Permit",
     "TransitionEvent",

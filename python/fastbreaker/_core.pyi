@@ -17,13 +17,15 @@ from typing import (
 
 from typing_extensions import disjoint_base
 
-from ._state import CircuitState
+from ._state import CircuitBreakerStatus, CircuitState
 
 _T = TypeVar("_T")
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 __version__: str
 __all__ = [
+    "Options",
+    "TransitionEvent",
     "_manual_clock_advance",
     "_manual_clock_start",
     "_manual_clock_stop",
@@ -56,25 +58,66 @@ class CircuitBreakerError(Exception):
     def retry_after(self) -> float: ...
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
 
+_ExceptionClasses = Union[Type[Exception], Sequence[Type[Exception]]]
+
+@final
+class Options:
+    """A breaker's options, checked once (the decorator builds one for all it decorates)."""
+
+    def __new__(
+        cls,
+        *,
+        failure_threshold: int = ...,
+        recovery_timeout: float = ...,
+        success_threshold: int = ...,
+        expected_exceptions: _ExceptionClasses = ...,
+        name: Optional[str] = None,
+        half_open_max_calls: int = ...,
+        trial_timeout: Optional[float] = ...,
+    ) -> Options: ...
+
+@final
+class TransitionEvent:
+    """One change of a circuit's state, as a listener receives it."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def old_state(self) -> CircuitState: ...
+    @property
+    def new_state(self) -> CircuitState: ...
+    @property
+    def reason(self) -> str: ...
+    @property
+    def failure_count(self) -> int: ...
+    @property
+    def success_count(self) -> int: ...
+    @property
+    def time(self) -> float: ...
+
 @final
 class CircuitBreaker:
     def __new__(
         cls,
-        failure_threshold: int = 5,
-        recovery_timeout: float = 60,
-        success_threshold: int = 2,
-        expected_exceptions: Union[Type[Exception], Sequence[Type[Exception]]] = (Exception,),
+        failure_threshold: int = ...,
+        recovery_timeout: float = ...,
+        success_threshold: int = ...,
+        expected_exceptions: _ExceptionClasses = ...,
         name: Optional[str] = None,
-        half_open_max_calls: int = 1,
-        trial_timeout: Optional[float] = None,
+        half_open_max_calls: int = ...,
+        trial_timeout: Optional[float] = ...,
     ) -> CircuitBreaker: ...
+    @staticmethod
+    def _from_options(options: Options, default_name: Optional[str] = None) -> CircuitBreaker: ...
     def call(self, func: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T: ...
     def call_async(
         self, func: Callable[..., Awaitable[_T]], /, *args: Any, **kwargs: Any
     ) -> Coroutine[Any, Any, _T]: ...
     def __call__(self, func: _F) -> _F: ...
     def acquire(self) -> Permit: ...
-    def get_status(self) -> Dict[str, Any]: ...
+    def add_listener(self, listener: Callable[[TransitionEvent], object]) -> None: ...
+    def remove_listener(self, listener: Callable[[TransitionEvent], object]) -> None: ...
+    def get_status(self) -> CircuitBreakerStatus: ...
     def reset(self) -> None: ...
     def open(self) -> None: ...
     @property
@@ -122,16 +165,16 @@ class Protected:
 def get_circuit_breaker(
     name: str,
     *,
-    failure_threshold: int = 5,
-    recovery_timeout: float = 60,
-    success_threshold: int = 2,
-    expected_exceptions: Union[Type[Exception], Sequence[Type[Exception]]] = (Exception,),
-    half_open_max_calls: int = 1,
-    trial_timeout: Optional[float] = None,
+    failure_threshold: int = ...,
+    recovery_timeout: float = ...,
+    success_threshold: int = ...,
+    expected_exceptions: _ExceptionClasses = ...,
+    half_open_max_calls: int = ...,
+    trial_timeout: Optional[float] = ...,
 ) -> CircuitBreaker: ...
-def get_circuit_breaker_status(name: str) -> Optional[Dict[str, Any]]: ...
+def get_circuit_breaker_status(name: str) -> Optional[CircuitBreakerStatus]: ...
 def reset_circuit_breaker(name: str) -> bool: ...
-def get_all_circuit_breaker_statuses() -> Dict[str, Dict[str, Any]]: ...
+def get_all_circuit_breaker_statuses() -> Dict[str, CircuitBreakerStatus]: ...
 def _manual_clock_start() -> None: ...
 def _manual_clock_stop() -> None: ...
 def _manual_clock_advance(seconds: float) -> float: ...

@@ -57,7 +57,7 @@ def circuit_breaker(
             raise TypeError(
                 f"circuit_breaker() decorates a callable, got {type(target).__qualname__}"
             )
-        return CircuitBreaker._from_options(checked, default_name(target))(target)  # type: ignore[no-any-return]
+        return CircuitBreaker._from_options(checked, default_name(target))(target)
 
     if func is not None:
         return decorate(func)

@@ -12,6 +12,7 @@ import json
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, MutableMapping, Tuple
 
 from ._core import get_all_circuit_breaker_statuses
+from ._state import CircuitBreakerStatus
 
 __all__ = ["HEALTH_PATH", "asgi_app", "circuit_breakers_health", "wsgi_app"]
 
@@ -19,7 +20,7 @@ HEALTH_PATH = "/health/circuit-breakers"
 _ALLOWED = "GET, HEAD"
 
 
-def circuit_breakers_health() -> Dict[str, Dict[str, Dict[str, Any]]]:
+def circuit_breakers_health() -> Dict[str, Dict[str, CircuitBreakerStatus]]:
     """The health payload: ``{"circuit_breakers": {name: status}}``, each as ``get_status()``."""
     return {"circuit_breakers": get_all_circuit_breaker_statuses()}
 
