@@ -11,6 +11,9 @@
 //! - [`testing`]: the process clock's manual mode.
 //! - [`python`]: references to the Python half, looked up once.
 
+// Every `unsafe` block says why it is sound.
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod breaker;
 pub mod errors;
 pub mod listeners;

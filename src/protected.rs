@@ -89,6 +89,7 @@ unsafe extern "C" fn protected_vectorcall(
             || {
                 // SAFETY: as above; `PyVectorcall_NARGS` only masks the offset flag off.
                 let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
+                // SAFETY: the vector the interpreter passed, with its own count of positionals.
                 let (args, kwargs) = unsafe { vectorcall_arguments(py, args, nargs, kwnames)? };
                 PyCircuitBreaker::call_async(breaker, func, &args, kwargs.as_ref())
             },

@@ -43,3 +43,8 @@ def test_the_readme_opens_with_the_two_commands():
     assert len(commands) == 2
     assert commands[0].endswith("python -m fastbreaker demo")
     assert commands[1].endswith("python -m pytest")
+
+
+def test_the_listener_example_prints_what_it_says(capsys):
+    exec(compile(block_containing("def page_on_open"), "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["search opened (forced) after 0 failures"]
