@@ -6,6 +6,11 @@ Every measurement is a loop of N calls timed with perf_counter_ns; the cases of 
 run round-robin, R rounds, and the best round of each case is kept (the least disturbed by the
 machine). Overheads are "case minus the bare call" and the ratios are what to quote: absolute
 numbers move with the machine, ratios from one run much less.
+
+`functools.partial(target)` is a reference row, not a competitor: a wrapper written in C that
+does nothing but call through, the floor for any C-level decorator. fastbreaker's decorated
+overhead is also given as a multiple of it (and of a no-op Python decorator's). For counts that
+do not move with the machine at all, see benchmarks/callgrind.py.
 """
 
 from __future__ import annotations
@@ -139,6 +144,7 @@ REJECTED = {
 def success_path(calls: int, rounds: int) -> Section:
     cases: Dict[str, Callable[[int], None]] = {
         "bare call": looped(target, 1),
+        "functools.partial(target)": looped(functools.partial(target), 1),
         "no-op Python decorator": looped(noop_decorator(target), 1),
     }
     for library, make in LIBRARIES.items():
@@ -345,7 +351,7 @@ def overheads(success: Section) -> Dict[str, float]:
     return {name: ns - bare for name, ns in success.results.items() if name != "bare call"}
 
 
-def ratios(sections: Dict[str, Section]) -> Dict[str, float]:
+def ratios(sections: Dict[str, Section]) -> Dict[str, Optional[float]]:
     over = overheads(sections["success"])
     rej, fail, thr, web = (sections[k].results for k in ("rejection", "failure", "threads", "http"))
     fb_rej, fb_fail = (
@@ -367,6 +373,11 @@ def ratios(sections: Dict[str, Section]) -> Dict[str, float]:
             "decorated overhead: fastbreaker / no-op decorator",
             over["fastbreaker decorated"],
             over["no-op Python decorator"],
+        ),
+        (
+            "decorated overhead: fastbreaker / functools.partial",
+            over["fastbreaker decorated"],
+            over["functools.partial(target)"],
         ),
         (
             ".call overhead: fastbreaker / circuitbreaker",
@@ -407,11 +418,15 @@ def ratios(sections: Dict[str, Section]) -> Dict[str, float]:
             web["requests.get"],
         ),
     ]
-    return {label: numerator / denominator for label, numerator, denominator in pairs}
+    # An overhead measured at or below zero (noise, in a --quick run) has no meaningful ratio.
+    return {
+        label: numerator / denominator if denominator > 0 else None
+        for label, numerator, denominator in pairs
+    }
 
 
 def render(
-    sections: Dict[str, Section], ratio_table: Dict[str, float], machine: Dict[str, str]
+    sections: Dict[str, Section], ratio_table: Dict[str, Optional[float]], machine: Dict[str, str]
 ) -> str:
     lines = [
         f"{machine['versions']}",
@@ -431,8 +446,9 @@ def render(
         lines.append("")
     if ratio_table:
         lines.append("ratios (lower is better for costs, higher for throughput)")
-        for name, value in ratio_table.items():
-            lines.append(f"  {name:<52}{value:8.3f}")
+        for name, ratio in ratio_table.items():
+            shown = "n/a" if ratio is None else f"{ratio:8.3f}"
+            lines.append(f"  {name:<52}{shown:>8}")
     return "\n".join(lines)
 
 

@@ -2,7 +2,8 @@
 
 Each scenario runs in a subprocess under a hard timeout, so that a deadlock fails the test
 instead of hanging the suite. The subprocess prints what it observed as JSON; the assertions are
-made here.
+made here. Only what must hold exactly is asserted: no timing (the 60 s limit only catches a
+deadlock) and no memory figures.
 """
 
 from __future__ import annotations
@@ -154,8 +155,9 @@ def test_threads_keep_exact_counts_and_log_each_transition_once():
     assert observed["closed_count"] == THREADS * 31
     failed = observed["burst"].count("failed")
     # Calls admitted before the 500th failure was recorded may still fail after it: those are
-    # late and ignored, so the count stops at exactly the threshold.
-    assert failed >= 4 and observed["open_count"] == 500
+    # late and ignored, so the count stops at exactly the threshold. Each thread has at most one
+    # call in flight, and the one whose failure opened the circuit none: at most 15 are late.
+    assert 4 <= failed <= 4 + THREADS - 1 and observed["open_count"] == 500
     assert observed["ran"] == THREADS * 31 + failed
     assert "ok" in observed["probes"] and observed["state"] == "closed"
     assert observed["transitions"] == [
@@ -193,8 +195,11 @@ def test_asyncio_tasks_half_open_admits_at_most_its_slots():
                           "rejected": outcomes.count("rejected"), "ran": gauge.total,
                           "status": breaker.get_status(), "transitions": transitions.seen}}))
     """)
-    assert 1 <= observed["peak"] <= 5
-    assert observed["ok"] == observed["ran"] == observed["status"]["success_count"]
+    # One event loop, no threads: in each wave the first 5 tasks are admitted and suspend inside
+    # their trials before any other task runs, and the other 995 are rejected in the same pass.
+    # So the peak is exactly 5 (16 or 1,000 without a cap) and exactly 5 trials ran per wave.
+    assert observed["peak"] == 5
+    assert observed["ok"] == observed["ran"] == observed["status"]["success_count"] == 3 * 5
     assert observed["ok"] + observed["rejected"] == 3 * TASKS
     assert observed["transitions"] == ["closed -> open", "open -> half_open"]
 

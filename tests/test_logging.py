@@ -62,8 +62,7 @@ def test_reset_and_open_log_only_real_changes(caplog):
     assert [m for _, _, m in transitions(caplog, "forced")] == [
         "circuit breaker 'forced' closed -> open "
         "(reason: forced, failure_count=0, success_count=0)",
-        "circuit breaker 'forced' open -> closed "
-        "(reason: reset, failure_count=0, success_count=0)",
+        "circuit breaker 'forced' open -> closed (reason: reset, failure_count=0, success_count=0)",
     ]
 
 
