@@ -113,6 +113,7 @@ impl PyCircuitBreaker {
 
     /// The emit point: every transition of this breaker goes through here, after the core's
     /// lock is released.
+    #[inline]
     pub(crate) fn publish(
         &self,
         py: Python<'_>,
@@ -138,6 +139,7 @@ impl PyCircuitBreaker {
     }
 
     /// Takes admission for one call, publishing the transition that admitting made (if any).
+    #[inline]
     pub(crate) fn admit(&self, py: Python<'_>) -> PyResult<Result<TicketGuard<'_>, Rejection>> {
         Ok(match guarded(|| self.core.acquire())? {
             Admission::Admitted(ticket, transition) => {
@@ -153,6 +155,7 @@ impl PyCircuitBreaker {
     }
 
     /// Reports the outcome of an admitted call and publishes what it changed.
+    #[inline]
     pub(crate) fn settle(&self, py: Python<'_>, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
         let transition = guarded(|| self.core.record(ticket, outcome))?;
         self.publish(py, transition)

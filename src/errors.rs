@@ -148,6 +148,7 @@ pub(crate) fn internal_error(panic: Box<dyn std::any::Any + Send>) -> PyErr {
 
 /// Runs an operation of the core, turning a panic into [`internal_error`] and a store's error
 /// into a Python exception.
+#[inline(always)]
 pub(crate) fn guarded<T>(op: impl FnOnce() -> Result<T, StoreError>) -> PyResult<T> {
     catch_unwind(AssertUnwindSafe(op))
         .map_err(internal_error)?
