@@ -24,7 +24,27 @@ mod python;
 pub mod registry;
 pub mod testing;
 
+use pyo3::exceptions::PyImportError;
 use pyo3::prelude::*;
+
+/// Breakers, their registry, the classes and the references to the Python half are process-wide:
+/// one interpreter's objects in another's hands would outlive it (mod_wsgi, for one, runs each
+/// application in a sub-interpreter of its own). So the module loads in the main interpreter
+/// only, and a sub-interpreter gets a clear `ImportError` before anything is shared.
+fn refuse_sub_interpreters() -> PyResult<()> {
+    // SAFETY: called while attached to an interpreter (a module's exec slot); both functions only
+    // read the runtime's interpreter pointers.
+    let is_main =
+        unsafe { pyo3::ffi::PyInterpreterState_Get() == pyo3::ffi::PyInterpreterState_Main() };
+    if is_main {
+        return Ok(());
+    }
+    Err(PyImportError::new_err(
+        "fastbreaker cannot be imported in a sub-interpreter: its breakers and registry are \
+         shared by the whole process. Run it in the main interpreter (mod_wsgi: \
+         WSGIApplicationGroup %{GLOBAL})",
+    ))
+}
 
 /// The Python module `fastbreaker._core`.
 ///
@@ -59,6 +79,7 @@ pub mod _core {
 
     #[pymodule_init]
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
+        crate::refuse_sub_interpreters()?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         crate::protected::enable_vectorcall(m.py())
     }

@@ -29,8 +29,9 @@ class ManualClock:
 
     def advance(self, seconds: float) -> float:
         """Moves time forward by ``seconds`` (an int or float >= 0) for every breaker in every
-        thread. Exact: advancing by a breaker's ``recovery_timeout`` reaches it. Returns the new
-        reading, in seconds."""
+        thread. Exact: advancing by a breaker's ``recovery_timeout`` reaches it. An advance that
+        cannot be exact (past about 292 years from the clock's origin) raises ``ValueError`` and
+        moves nothing. Returns the new reading, in seconds."""
         return _core._manual_clock_advance(seconds)
 
     def now(self) -> float:
@@ -46,8 +47,9 @@ def manual_clock() -> Iterator[ManualClock]:
     """Freezes the monotonic clock that every breaker reads, until the block ends.
 
     Inside the block time moves only by ``clock.advance(seconds)``. Afterwards the real clock
-    resumes from where the manual one stopped (time never goes backwards). Manual clocks do not
-    nest: entering a second one raises ``RuntimeError``.
+    resumes from where the manual one stopped: it neither goes backwards nor jumps forward by the
+    real time the block took. Manual clocks do not nest: entering a second one raises
+    ``RuntimeError``.
     """
     _core._manual_clock_start()
     try:

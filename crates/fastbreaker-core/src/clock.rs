@@ -3,10 +3,11 @@
 //!
 //! [`ProcessClock`] is what every breaker in the process reads. Tests can switch it to manual mode
 //! ([`ProcessClock::start_manual`]), in which time only moves when told to; the arithmetic is in
-//! integer nanoseconds, so advancing by exactly a timeout reaches it exactly. Leaving manual mode
-//! never makes time go backwards.
+//! integer nanoseconds, so advancing by exactly a timeout reaches it exactly, and an advance that
+//! cannot be exact is refused. Leaving manual mode resumes real time from the manual reading, so
+//! time never goes backwards and never jumps.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -59,10 +60,15 @@ pub struct ProcessClock;
 
 static MANUAL: AtomicBool = AtomicBool::new(false);
 static MANUAL_NOW: AtomicU64 = AtomicU64::new(0);
-/// Added to the real clock so that it never falls behind a manual clock that has been left.
-static OFFSET: AtomicU64 = AtomicU64::new(0);
+/// Added to the real clock: after a manual period, time resumes from the manual reading (which
+/// may be behind the real clock, when the manual clock was advanced less than real time passed).
+static OFFSET: AtomicI64 = AtomicI64::new(0);
 /// Serialises starting, advancing and stopping the manual clock (never taken by readers).
 static CONTROL: Mutex<()> = Mutex::new(());
+
+/// The furthest the manual clock may be advanced: about 292 years of nanoseconds, so that every
+/// reading and every difference of readings stays exact.
+pub const MANUAL_LIMIT: Nanos = i64::MAX as Nanos;
 
 fn real_now() -> Nanos {
     static BASE: OnceLock<Instant> = OnceLock::new();
@@ -75,6 +81,8 @@ fn real_now() -> Nanos {
 pub enum ManualClockError {
     AlreadyActive,
     NotActive,
+    /// The advance would take the clock past [`MANUAL_LIMIT`]; nothing moved.
+    Overflow,
 }
 
 impl ProcessClock {
@@ -90,29 +98,32 @@ impl ProcessClock {
         Ok(())
     }
 
-    /// Moves the manual clock forward.
+    /// Moves the manual clock forward, exactly, or not at all.
     pub fn advance(nanos: Nanos) -> Result<Nanos, ManualClockError> {
         let _guard = CONTROL.lock();
         if !MANUAL.load(Ordering::Acquire) {
             return Err(ManualClockError::NotActive);
         }
-        let now = MANUAL_NOW.load(Ordering::Acquire).saturating_add(nanos);
+        let now = MANUAL_NOW
+            .load(Ordering::Acquire)
+            .checked_add(nanos)
+            .filter(|&now| now <= MANUAL_LIMIT)
+            .ok_or(ManualClockError::Overflow)?;
         MANUAL_NOW.store(now, Ordering::Release);
         Ok(now)
     }
 
-    /// Goes back to real time, continuing from the manual reading (time never goes backwards).
+    /// Goes back to real time, resuming from the manual reading: the first real reading is the
+    /// manual one, and time goes on from there (it never goes backwards).
     pub fn stop_manual() -> Result<(), ManualClockError> {
         let _guard = CONTROL.lock();
         if !MANUAL.load(Ordering::Acquire) {
             return Err(ManualClockError::NotActive);
         }
-        let manual = MANUAL_NOW.load(Ordering::Acquire);
-        let real = real_now();
-        let offset = OFFSET.load(Ordering::Acquire);
-        if real.saturating_add(offset) < manual {
-            OFFSET.store(manual - real, Ordering::Release);
-        }
+        let manual = MANUAL_NOW.load(Ordering::Acquire) as i128;
+        let real = real_now() as i128;
+        let offset = (manual - real).clamp(i64::MIN as i128, i64::MAX as i128) as i64;
+        OFFSET.store(offset, Ordering::Release);
         MANUAL.store(false, Ordering::Release);
         Ok(())
     }
@@ -128,7 +139,8 @@ impl Clock for ProcessClock {
         if MANUAL.load(Ordering::Acquire) {
             MANUAL_NOW.load(Ordering::Acquire)
         } else {
-            real_now().saturating_add(OFFSET.load(Ordering::Acquire))
+            let shifted = real_now() as i128 + OFFSET.load(Ordering::Acquire) as i128;
+            shifted.clamp(0, Nanos::MAX as i128) as Nanos
         }
     }
 
@@ -199,9 +211,24 @@ mod tests {
         let hour = 3600 * NANOS_PER_SECOND;
         assert_eq!(ProcessClock::advance(hour), Ok(frozen + hour));
         assert_eq!(ProcessClock.now(), frozen + hour);
+        assert_eq!(
+            ProcessClock::advance(Nanos::MAX),
+            Err(ManualClockError::Overflow)
+        );
+        assert_eq!(ProcessClock.now(), frozen + hour); // a refused advance moves nothing
         ProcessClock::stop_manual().unwrap();
         assert!(!ProcessClock::is_manual());
-        assert!(ProcessClock.now() >= frozen + hour);
+        // Real time resumes from the manual reading: no jump by the real time spent inside.
+        let resumed = ProcessClock.now();
+        assert!(resumed >= frozen + hour);
+        assert!(resumed < frozen + hour + 60 * NANOS_PER_SECOND);
+        // And a second manual period that is shorter than real time does not jump either.
+        ProcessClock::start_manual().unwrap();
+        let second = ProcessClock.now();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        ProcessClock::stop_manual().unwrap();
+        let after = ProcessClock.now();
+        assert!(after >= second && after - second < 40_000_000, "{}", after - second);
         assert_eq!(
             ProcessClock::stop_manual(),
             Err(ManualClockError::NotActive)
