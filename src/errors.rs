@@ -113,7 +113,8 @@ impl CircuitBreakerError {
         Ok(format!("{}({message})", slf.get_type().name()?))
     }
 
-    /// Pickles as `CircuitBreakerError(message, name=..., retry_after=...)`.
+    /// Pickles as `CircuitBreakerError(message, name=..., retry_after=...)`, with the instance's
+    /// `__dict__` (attributes set on it, `__notes__`) as its state, as built-in exceptions do.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
         let py = slf.py();
         let this = slf.get();
@@ -129,7 +130,12 @@ impl CircuitBreakerError {
         let rebuild = PARTIAL
             .import(py, "functools", "partial")?
             .call((slf.get_type(),), Some(&kwargs))?;
-        PyTuple::new(py, [rebuild.into_any(), args.into_any()])
+        let state = slf.getattr(intern!(py, "__dict__"))?;
+        if state.is_truthy()? {
+            PyTuple::new(py, [rebuild.into_any(), args.into_any(), state])
+        } else {
+            PyTuple::new(py, [rebuild.into_any(), args.into_any()])
+        }
     }
 }
 

@@ -8,9 +8,20 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
+use pyo3::exceptions::PyAttributeError;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple};
-use pyo3::{ffi, PyTraverseError, PyVisit};
+use pyo3::types::{PyDict, PyFunction, PyString, PyTuple};
+use pyo3::{ffi, intern, PyTraverseError, PyVisit};
+
+/// Attributes of a function that `functools.update_wrapper` leaves behind.
+const FUNCTION_ATTRIBUTES: [&str; 6] = [
+    "__code__",
+    "__defaults__",
+    "__kwdefaults__",
+    "__globals__",
+    "__closure__",
+    "__builtins__",
+];
 
 use crate::breaker::PyCircuitBreaker;
 use crate::errors::internal_error;
@@ -181,6 +192,40 @@ impl Protected {
     #[getter]
     fn circuit_breaker(&self, py: Python<'_>) -> Py<PyCircuitBreaker> {
         self.breaker.clone_ref(py)
+    }
+
+    /// `types.FunctionType` when the protected callable is a function, so that frameworks that
+    /// tell functions from other callables with `inspect.isfunction` (Starlette's routes, for one)
+    /// treat a decorated function as the function it is. `type(wrapped)` is still `Protected`.
+    #[getter(__class__)]
+    fn class<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
+        let py = slf.py();
+        if slf.get().func.bind(py).is_instance_of::<PyFunction>() {
+            py.get_type::<PyFunction>().into_any()
+        } else {
+            slf.get_type().into_any()
+        }
+    }
+
+    /// The function attributes that `functools.wraps` does not copy (`__code__`, `__defaults__`,
+    /// ...), read from the protected function, for code that inspects what `isfunction` accepts.
+    fn __getattr__<'py>(
+        slf: &Bound<'py, Self>,
+        name: &Bound<'py, PyString>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        if FUNCTION_ATTRIBUTES.contains(&name.to_str()?) {
+            return slf.get().func.bind(py).getattr(name);
+        }
+        Err(PyAttributeError::new_err(format!(
+            "'{}' object has no attribute '{name}'",
+            slf.get_type().name()?
+        )))
+    }
+
+    /// Pickles by reference, as functions do: the name it is reachable by in its module.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.getattr(intern!(slf.py(), "__qualname__"))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -8,8 +8,6 @@ import importlib.metadata
 import fastbreaker
 import fastbreaker.external_service_client as client_module
 
-# `fastbreaker.circuit_breaker` the attribute is the decorator (re-exported at the top level);
-# the module of the same name is what the shim star-imports.
 circuit_breaker_module = importlib.import_module("fastbreaker.circuit_breaker")
 
 
@@ -27,7 +25,7 @@ def test_star_import_shims_are_drop_ins():
     import src.external_service_client as client_shim
 
     assert shim.CircuitBreaker is fastbreaker.CircuitBreaker
-    assert shim.circuit_breaker is fastbreaker.circuit_breaker
+    assert shim.circuit_breaker is circuit_breaker_module.circuit_breaker
     assert client_shim.CircuitBreakerError is shim.CircuitBreakerError
     for name in client_module.__all__:
         assert getattr(client_shim, name) is getattr(client_module, name)
@@ -99,3 +97,52 @@ def test_states_are_the_enum_members_themselves():
     assert breaker.state is fastbreaker.CircuitState.CLOSED
     breaker.open()
     assert breaker.state is fastbreaker.CircuitState.OPEN
+
+
+def test_errors_pickle_with_their_notes_and_attributes():
+    import pickle
+    import sys
+
+    breaker = fastbreaker.CircuitBreaker(name="noted")
+    breaker.open()
+    try:
+        breaker.call(lambda: None)
+    except fastbreaker.CircuitBreakerError as error:
+        raised = error
+    raised.request_id = "abc-123"
+    if sys.version_info >= (3, 11):
+        raised.add_note("while charging order 42")
+    copy = pickle.loads(pickle.dumps(raised))
+    assert copy.request_id == "abc-123"
+    assert getattr(copy, "__notes__", None) == getattr(raised, "__notes__", None)
+    assert (str(copy), copy.name) == (str(raised), "noted")
+
+
+def test_every_import_form_of_the_drop_in_modules_gives_the_module():
+    import types
+
+    import fastbreaker.circuit_breaker as aliased
+    import fastbreaker.external_service_client as client_aliased
+    from fastbreaker import circuit_breaker as from_package
+    from fastbreaker import external_service_client as client_from_package
+
+    for module in (aliased, from_package, fastbreaker.circuit_breaker):
+        assert module is circuit_breaker_module and isinstance(module, types.ModuleType)
+        assert module.CircuitBreaker is fastbreaker.CircuitBreaker
+    assert client_aliased is client_from_package is client_module
+
+
+def test_the_package_attribute_still_decorates_both_ways():
+    from fastbreaker import circuit_breaker
+
+    @circuit_breaker
+    def bare() -> int:
+        return 1
+
+    @circuit_breaker(failure_threshold=3, name="decorated-through-the-module")
+    def configured() -> int:
+        return 2
+
+    assert (bare(), configured()) == (1, 2)
+    assert configured.circuit_breaker.failure_threshold == 3
+    assert bare.circuit_breaker.name.endswith("bare")

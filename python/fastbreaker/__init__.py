@@ -10,6 +10,7 @@ test helpers: :mod:`fastbreaker.testing`.
 """
 
 import logging
+from typing import TYPE_CHECKING
 
 from ._core import (
     CircuitBreaker,
@@ -23,7 +24,14 @@ from ._core import (
     reset_circuit_breaker,
 )
 from ._state import CircuitBreakerStatus, CircuitState
-from .circuit_breaker import circuit_breaker
+
+if TYPE_CHECKING:
+    from .circuit_breaker import circuit_breaker
+else:
+    # `fastbreaker.circuit_breaker` is both the documented module (`import
+    # fastbreaker.circuit_breaker as m` must give it) and the decorator (`from fastbreaker import
+    # circuit_breaker`): the module, made callable as the decorator.
+    from . import circuit_breaker
 
 __all__ = [
     "CircuitBreaker",

@@ -7,6 +7,8 @@ An existing service keeps its imports with a one-line shim, ``src/circuit_breake
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any, Callable, Optional, Sequence, Type, TypeVar, Union, overload
 
 from ._core import CircuitBreaker, CircuitBreakerError, Options
@@ -62,3 +64,19 @@ def circuit_breaker(
     if func is not None:
         return decorate(func)
     return decorate
+
+
+class _CallableModule(types.ModuleType):
+    """This module, callable as :func:`circuit_breaker`.
+
+    The package re-exports the decorator under the module's own name, so
+    ``fastbreaker.circuit_breaker`` must be both: ``import fastbreaker.circuit_breaker as m`` gives
+    this module, and ``from fastbreaker import circuit_breaker`` gives the same object, which
+    decorates.
+    """
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return circuit_breaker(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
