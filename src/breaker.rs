@@ -7,13 +7,14 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fastbreaker_core::clock::seconds_from_nanos;
-use fastbreaker_core::{Admission, AnyStore, Breaker, Outcome, Rejection, Ticket};
+use fastbreaker_core::{Admission, AnyStore, Breaker, Outcome, Rejection, State, Ticket};
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyFunction, PyString, PyTuple};
+use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
 use crate::errors::{guarded, CircuitBreakerError};
+use crate::inspect::{is_coroutine_function, returned, Returned};
 use crate::listeners::{emit, Listeners};
 use crate::options::{
     require_callable, Arg, BreakerName, ExpectedExceptions, FailureThreshold, HalfOpenMaxCalls,
@@ -21,8 +22,6 @@ use crate::options::{
 };
 use crate::permit::Permit;
 use crate::python;
-
-const CO_COROUTINE: u32 = 0x80;
 
 /// A circuit breaker. See the Python documentation of `fastbreaker.CircuitBreaker`.
 #[pyclass(frozen, weakref, module = "fastbreaker._core", name = "CircuitBreaker")]
@@ -48,6 +47,10 @@ impl TicketGuard<'_> {
     pub(crate) fn take(mut self) -> Option<Ticket> {
         self.ticket.take()
     }
+
+    pub(crate) fn is_trial(&self) -> bool {
+        self.ticket.is_some_and(|t| t.is_trial())
+    }
 }
 
 impl Drop for TicketGuard<'_> {
@@ -61,27 +64,6 @@ impl Drop for TicketGuard<'_> {
 fn unique_name() -> String {
     static NEXT: AtomicU64 = AtomicU64::new(1);
     format!("breaker-{}", NEXT.fetch_add(1, Ordering::Relaxed))
-}
-
-/// Whether calling `func` only creates a coroutine (an `async def` function, or a method of one).
-fn is_coroutine_function(func: &Bound<'_, PyAny>) -> PyResult<bool> {
-    let py = func.py();
-    if func.is_instance_of::<PyFunction>() {
-        let flags: u32 = func
-            .getattr(intern!(py, "__code__"))?
-            .getattr(intern!(py, "co_flags"))?
-            .extract()?;
-        return Ok(flags & CO_COROUTINE != 0);
-    }
-    if func.is_instance_of::<pyo3::types::PyCFunction>() {
-        return Ok(false);
-    }
-    python::iscoroutinefunction(py)?.call1((func,))?.is_truthy()
-}
-
-fn is_coroutine(value: &Bound<'_, PyAny>) -> bool {
-    // SAFETY: `value` is a live object for the duration of the call; the check only reads its type.
-    unsafe { ffi::PyCoro_CheckExact(value.as_ptr()) != 0 }
 }
 
 impl PyCircuitBreaker {
@@ -167,6 +149,11 @@ impl PyCircuitBreaker {
         if !err.is_instance_of::<PyException>(py) {
             return (Outcome::Ignored, None); // KeyboardInterrupt, SystemExit, CancelledError...
         }
+        if err.is_instance_of::<CircuitBreakerError>(py) {
+            // A call turned away by a breaker (this one or another, nested) made no call: it
+            // says nothing about this service's health.
+            return (Outcome::Ignored, None);
+        }
         if self.expects_any_exception {
             return (Outcome::Failure, None);
         }
@@ -198,6 +185,10 @@ impl PyCircuitBreaker {
     /// The call protocol: admission, `invoke` (the call itself), outcome. `as_coroutine` makes the
     /// awaitable when a coroutine function meets a rejection (its coroutine would only take
     /// admission when it starts, so rejecting it now would be premature).
+    ///
+    /// The CLOSED path is: a lock-free admission, the call, a lock-free success. Everything about
+    /// trials (nested calls, the trial context) is on the HALF_OPEN path only.
+    #[inline]
     pub(crate) fn guarded<'py>(
         slf: &Bound<'py, Self>,
         func: &Bound<'py, PyAny>,
@@ -209,25 +200,81 @@ impl PyCircuitBreaker {
         let guard = match this.admit(py)? {
             Ok(guard) => guard,
             Err(rejection) => {
-                if is_coroutine_function(func)? {
+                if rejection.state == State::HalfOpen && in_trial(slf)? {
+                    // A call made from inside this breaker's trial, in the same thread or task:
+                    // part of that trial, whose outcome is the one that counts.
+                    return invoke();
+                }
+                if is_coroutine_function(func) {
                     return as_coroutine();
                 }
                 return Err(this.rejection_error(py, rejection));
             }
         };
-        match invoke() {
-            Ok(result) if is_coroutine(&result) => {
+        if guard.is_trial() {
+            return Self::trial(slf, guard, invoke);
+        }
+        let result = invoke();
+        Self::finish(slf, guard, result)
+    }
+
+    /// A HALF_OPEN trial: run with this thread or task marked as running it, so that calls nested
+    /// in it are part of it instead of being turned away for want of a slot.
+    #[cold]
+    fn trial<'py>(
+        slf: &Bound<'py, Self>,
+        guard: TicketGuard<'_>,
+        invoke: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        if in_trial(slf)? {
+            drop(guard); // nested in a trial of ours: give the slot back, count nothing
+            return invoke();
+        }
+        let token = python::enter_trial(py)?.call1((slf,))?;
+        let result = invoke();
+        python::leave_trial(py)?.call1((token,))?;
+        Self::finish(slf, guard, result)
+    }
+
+    /// Records the outcome of an admitted call from what it returned or raised.
+    #[inline(always)]
+    fn finish<'py>(
+        slf: &Bound<'py, Self>,
+        guard: TicketGuard<'_>,
+        result: PyResult<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let this = slf.get();
+        match result {
+            Ok(value) => match returned(&value) {
+                Returned::Value => {
+                    if let Some(ticket) = guard.take() {
+                        this.settle(py, ticket, Outcome::Success)?;
+                    }
+                    Ok(value)
+                }
                 // An asynchronous callable: calling it only created the coroutine (nothing ran).
                 // Give the admission back; the coroutine takes its own when it starts.
-                drop(guard);
-                python::guard_coroutine(py)?.call1((slf, result))
-            }
-            Ok(result) => {
-                if let Some(ticket) = guard.take() {
-                    this.settle(py, ticket, Outcome::Success)?;
+                Returned::Coroutine => {
+                    drop(guard);
+                    python::guard_coroutine(py)?.call1((slf, value))
                 }
-                Ok(result)
-            }
+                // The work is under way: its outcome is recorded when it completes.
+                Returned::Awaitable => {
+                    let permit = Permit::new(slf.clone().unbind(), guard.take());
+                    python::guard_awaitable(py)?.call1((permit, value))
+                }
+                Returned::Generator => {
+                    drop(guard); // nothing ran: nothing to record
+                    Err(PyTypeError::new_err(format!(
+                        "a circuit breaker cannot protect a generator: the call returned {}, \
+                         whose work (and errors) would come while it is iterated, outside the \
+                         breaker",
+                        value.get_type().name()?
+                    )))
+                }
+            },
             Err(err) => {
                 let (outcome, check_error) = this.classify(py, &err);
                 if let Some(ticket) = guard.take() {
@@ -237,6 +284,13 @@ impl PyCircuitBreaker {
             }
         }
     }
+}
+
+/// Whether this thread or asyncio task is running a trial of `breaker` (half-open path only).
+fn in_trial(breaker: &Bound<'_, PyCircuitBreaker>) -> PyResult<bool> {
+    python::in_trial(breaker.py())?
+        .call1((breaker,))?
+        .is_truthy()
 }
 
 #[pymethods]
@@ -355,13 +409,19 @@ impl PyCircuitBreaker {
     /// Takes admission for one call whose outcome you report yourself on the returned `Permit`
     /// (for code that cannot be wrapped in one function call). Raises `CircuitBreakerError`
     /// when turned away.
+    ///
+    /// From inside a trial of this breaker (same thread or asyncio task), the permit is part of
+    /// that trial: it takes no slot and its reports count nothing.
     fn acquire(slf: &Bound<'_, Self>) -> PyResult<Permit> {
         let py = slf.py();
         let this = slf.get();
-        let guard = this
-            .admit(py)?
-            .map_err(|rejection| this.rejection_error(py, rejection))?;
-        Ok(Permit::new(slf.clone().unbind(), guard.take()))
+        let ticket = match this.admit(py)? {
+            Ok(guard) if guard.is_trial() && in_trial(slf)? => None, // the guard gives it back
+            Ok(guard) => guard.take(),
+            Err(rejection) if rejection.state == State::HalfOpen && in_trial(slf)? => None,
+            Err(rejection) => return Err(this.rejection_error(py, rejection)),
+        };
+        Ok(Permit::new(slf.clone().unbind(), ticket))
     }
 
     /// Calls `listener(event)` on every transition of this breaker, in the thread that made it,

@@ -10,12 +10,14 @@
 //! - [`registry`]: the named-breaker registry functions.
 //! - [`testing`]: the process clock's manual mode.
 //! - [`python`]: references to the Python half, looked up once.
+//! - `inspect`: what a callable is and what a call returned, without running user code.
 
 // Every `unsafe` block says why it is sound.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
 pub mod breaker;
 pub mod errors;
+mod inspect;
 pub mod listeners;
 pub mod options;
 pub mod permit;
@@ -59,6 +61,8 @@ pub mod _core {
     use crate::breaker::PyCircuitBreaker;
     #[pymodule_export]
     use crate::errors::CircuitBreakerError;
+    #[pymodule_export]
+    use crate::inspect::_is_coroutine_function;
     #[pymodule_export]
     use crate::listeners::TransitionEvent;
     #[pymodule_export]

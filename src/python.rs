@@ -58,8 +58,24 @@ python_function!(
     listener_failed = "fastbreaker._log"."listener_failed"
 );
 python_function!(
-    /// `inspect.iscoroutinefunction`, for callables that are not plain functions.
-    iscoroutinefunction = "inspect"."iscoroutinefunction"
+    /// `_wrapping.guard_awaitable(permit, awaitable)`: records the outcome when it completes.
+    guard_awaitable = "fastbreaker._wrapping"."guard_awaitable"
+);
+python_function!(
+    /// `_wrapping.in_trial(breaker)`: whether this thread or task runs a trial of `breaker`.
+    in_trial = "fastbreaker._wrapping"."in_trial"
+);
+python_function!(
+    /// `_wrapping.enter_trial(breaker)`: marks this thread or task as running a trial; a token.
+    enter_trial = "fastbreaker._wrapping"."enter_trial"
+);
+python_function!(
+    /// `_wrapping.leave_trial(token)`.
+    leave_trial = "fastbreaker._wrapping"."leave_trial"
+);
+python_function!(
+    /// `functools.partial`, to see through partials.
+    partial_type = "functools"."partial"
 );
 python_function!(
     /// `types.MethodType`, to bind a protected function as a method.

@@ -79,8 +79,8 @@ class Model:
         if ticket.generation != self.generation:
             return []  # late
         if ticket.trial is not None:
-            if ticket.trial not in [i for i, _ in self.trials]:
-                return []  # taken for hung: late
+            # A trial taken for hung lost its slot, but its outcome still counts in the same
+            # half-open period.
             self.trials = [(i, t) for i, t in self.trials if i != ticket.trial]
         if outcome == IGNORED:
             return []

@@ -130,23 +130,17 @@ def test_half_open_admits_at_most_half_open_max_calls_at_once():
     breaker = CircuitBreaker(
         failure_threshold=1, recovery_timeout=1, success_threshold=5, half_open_max_calls=2
     )
-    seen = []
-
-    def trial(depth: int) -> None:
-        # Each trial starts the next one while it is still in flight.
-        if depth < 3:
-            try:
-                breaker.call(trial, depth + 1)
-            except CircuitBreakerError as error:
-                seen.append(("rejected", depth + 1, error.retry_after))
-        seen.append(("done", depth))
-
     with manual_clock() as clock:
         drain(breaker, failing(), 1)
         clock.advance(1)
-        breaker.call(trial, 1)
-    assert seen == [("rejected", 3, 0.0), ("done", 2), ("done", 1)]
-    assert breaker.success_count == 2
+        first, second = breaker.acquire(), breaker.acquire()
+        assert first.is_trial and second.is_trial
+        with pytest.raises(CircuitBreakerError) as raised:
+            breaker.call(ok)
+        assert raised.value.retry_after == 0.0
+        assert first.record_success() and second.record_success()
+        assert breaker.call(ok) == "ok"  # the slots came back
+    assert breaker.success_count == 3
 
 
 def test_unexpected_exceptions_are_ignored_and_propagate_untouched():

@@ -116,3 +116,45 @@ def test_a_failing_log_handler_does_not_corrupt_the_breaker():
         assert breaker.state == "closed"
     finally:
         logger.removeHandler(handler)
+
+
+def test_a_raising_logging_filter_changes_nothing_and_leaks_into_no_call(capsys):
+    """A request-id filter that reads a ContextVar without a default raises outside a request."""
+    import contextvars
+
+    request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
+
+    class RequestIdFilter(logging.Filter):
+        def filter(self, record: logging.LogRecord) -> bool:
+            record.request_id = request_id.get()  # LookupError here
+            return True
+
+    logger = logging.getLogger("fastbreaker")
+    handler = logging.StreamHandler()
+    handler.addFilter(RequestIdFilter())
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=0, success_threshold=1)
+        drain(breaker, failing(), 1)  # opens: logged (and the filter raises)
+        assert breaker.call(lambda: "healthy") == "healthy"  # the trial is not poisoned
+        assert breaker.state == "closed"
+        breaker.open()
+        breaker.reset()
+        assert breaker.acquire().record_failure()
+        assert breaker.failure_count == 1  # counted, and the circuit opened (0 s timeout)
+        get_circuit_breaker("filtered", failure_threshold=2)
+        get_circuit_breaker("filtered", failure_threshold=3)  # a clash: logged
+        import requests
+        from fastbreaker.external_service_client import protected_get
+
+        for _ in range(2):  # the second failure opens the circuit: logged
+            with pytest.raises(requests.ConnectionError):
+                protected_get("http://127.0.0.1:9/", service_name="filtered", timeout=2)
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    # Reported the way logging reports its own errors.
+    err = capsys.readouterr().err
+    assert "--- Logging error in fastbreaker" in err and "LookupError" in err

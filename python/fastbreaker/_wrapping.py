@@ -10,11 +10,54 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Awaitable, Callable, Coroutine, Mapping, TypeVar
+import sys
+import threading
+import weakref
+from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Mapping, Tuple, TypeVar
 
 from . import _core
 
+if TYPE_CHECKING:
+    import asyncio
+
 T = TypeVar("T")
+
+
+# The trials running in this thread or asyncio task, innermost last, each with the task (or thread)
+# that runs it: a context is copied into new tasks and threads, but a call there is not part of
+# the trial. A call made from inside a trial of the same breaker, in the same thread or task, is
+# part of that trial (see `CircuitBreaker.acquire`). Only the half-open path reads or writes it.
+_Trials = Tuple[Tuple[_core.CircuitBreaker, object], ...]
+_current_trials: ContextVar[_Trials] = ContextVar("fastbreaker_current_trials", default=())
+
+
+def _runner() -> object:
+    """The asyncio task running this code, or else this thread's id."""
+    asyncio = sys.modules.get("asyncio")  # no task can exist before asyncio is imported
+    if asyncio is not None and asyncio._get_running_loop() is not None:
+        task = asyncio.current_task()
+        if task is not None:
+            return task
+    return threading.get_ident()
+
+
+def in_trial(breaker: _core.CircuitBreaker) -> bool:
+    """Whether this thread or task is running a trial of ``breaker``."""
+    trials = _current_trials.get()
+    if not trials:
+        return False
+    runner = _runner()
+    return any(running is breaker and owner == runner for running, owner in trials)
+
+
+def enter_trial(breaker: _core.CircuitBreaker) -> Token[_Trials]:
+    """Marks this thread or task as running a trial of ``breaker``, until ``leave_trial``."""
+    return _current_trials.set((*_current_trials.get(), (breaker, _runner())))
+
+
+def leave_trial(token: Token[_Trials]) -> None:
+    _current_trials.reset(token)
 
 
 async def call_async(
@@ -25,24 +68,90 @@ async def call_async(
 ) -> T:
     """Awaits ``func(*args, **kwargs)`` under ``breaker``."""
     permit = breaker.acquire()
+    token = enter_trial(breaker) if permit.is_trial else None
     try:
-        result = await func(*args, **kwargs)
-    except BaseException as error:
-        permit.record_exception(error)
-        raise
+        try:
+            awaitable = func(*args, **kwargs)
+        except BaseException as error:
+            permit.record_exception(error)
+            raise
+        if not inspect.isawaitable(awaitable):
+            # The caller's mistake, not the service's failure: nothing is counted.
+            permit.record_ignored()
+            raise TypeError(
+                f"call_async() needs a callable that returns an awaitable; {func!r} returned "
+                f"{type(awaitable).__qualname__} (use call() for synchronous functions)"
+            )
+        try:
+            result = await awaitable
+        except BaseException as error:
+            permit.record_exception(error)
+            raise
+    finally:
+        if token is not None:
+            leave_trial(token)
     permit.record_success()
     return result
 
 
-async def guard_coroutine(breaker: _core.CircuitBreaker, coroutine: Coroutine[Any, Any, T]) -> T:
-    """Awaits a coroutine that was created before admission could be taken."""
+def guard_coroutine(
+    breaker: _core.CircuitBreaker, coroutine: Coroutine[Any, Any, T]
+) -> Coroutine[Any, Any, T]:
+    """Awaits a coroutine that was created before admission could be taken.
+
+    If what is returned is never started (a task cancelled before it ran), the coroutine is closed
+    with it, so that Python does not report the caller's coroutine as "never awaited".
+    """
+    guarded = _guarded_coroutine(breaker, coroutine)
+    weakref.finalize(guarded, coroutine.close)
+    return guarded
+
+
+async def _guarded_coroutine(breaker: _core.CircuitBreaker, coroutine: Coroutine[Any, Any, T]) -> T:
     try:
         permit = breaker.acquire()
     except BaseException:
         coroutine.close()
         raise
+    token = enter_trial(breaker) if permit.is_trial else None
     try:
         result = await coroutine
+    except BaseException as error:
+        permit.record_exception(error)
+        raise
+    finally:
+        if token is not None:
+            leave_trial(token)
+    permit.record_success()
+    return result
+
+
+def guard_awaitable(permit: _core.Permit, awaitable: Awaitable[T]) -> Awaitable[T]:
+    """Records the outcome of work already under way (a future, a task, any awaitable) when it
+    completes. A future is returned as it is, with a callback; anything else is awaited by the
+    coroutine returned in its place."""
+    import asyncio
+
+    if asyncio.isfuture(awaitable):
+        awaitable.add_done_callback(functools.partial(_record_future, permit))
+        return awaitable
+    return _await_and_record(permit, awaitable)
+
+
+def _record_future(permit: _core.Permit, future: asyncio.Future[Any]) -> None:
+    if future.cancelled():
+        permit.record_ignored()
+        return
+    error = future.exception()
+    if error is None:
+        permit.record_success()
+    else:
+        permit.record_exception(error)
+
+
+async def _await_and_record(permit: _core.Permit, awaitable: Awaitable[T]) -> T:
+    try:
+        result = await awaitable
     except BaseException as error:
         permit.record_exception(error)
         raise
@@ -55,9 +164,16 @@ def decorate(breaker: _core.CircuitBreaker, func: Callable[..., Any]) -> Callabl
 
     The wrapper keeps the function's metadata (``functools.wraps``), binds as a method like a
     function does, and exposes the breaker as ``.circuit_breaker``. An ``async def`` function stays
-    a coroutine function.
+    a coroutine function. Generator functions are refused: their work happens while they are
+    iterated, outside any call the breaker could see.
     """
-    if inspect.iscoroutinefunction(func):
+    if inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func):
+        kind = "an async generator" if inspect.isasyncgenfunction(func) else "a generator"
+        raise TypeError(
+            f"a circuit breaker cannot protect {kind} function ({func!r}): its work and its "
+            "errors come while it is iterated, outside the call; protect the calls it makes instead"
+        )
+    if _core._is_coroutine_function(func):
 
         @functools.wraps(func)
         async def protected_coroutine_function(*args: Any, **kwargs: Any) -> Any:

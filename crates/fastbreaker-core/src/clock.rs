@@ -228,7 +228,11 @@ mod tests {
         std::thread::sleep(std::time::Duration::from_millis(50));
         ProcessClock::stop_manual().unwrap();
         let after = ProcessClock.now();
-        assert!(after >= second && after - second < 40_000_000, "{}", after - second);
+        assert!(
+            after >= second && after - second < 40_000_000,
+            "{}",
+            after - second
+        );
         assert_eq!(
             ProcessClock::stop_manual(),
             Err(ManualClockError::NotActive)

@@ -14,8 +14,10 @@
 //! changed since.
 //!
 //! HALF_OPEN admits at most `half_open_max_calls` trials at once. A trial that has been out for
-//! `trial_timeout` is taken to be hung: its slot goes to the next caller and its outcome, should
-//! it ever arrive, is late. A breaker is never wedged in HALF_OPEN by a call that never returns.
+//! `trial_timeout` is taken to be hung: its slot goes to the next caller, so a breaker is never
+//! wedged in HALF_OPEN by a call that never returns. Its outcome, should it arrive while the
+//! circuit is still in the same half-open period, counts like any other trial's: a service slower
+//! than the trial timeout still gets the circuit closed.
 //!
 //! Methods that change the state return the [`Transition`] they made (if any) instead of
 //! reporting it, so that the caller can report it after its lock is released.
@@ -235,14 +237,10 @@ impl Machine {
         }
     }
 
-    /// Ends the trial `id`; false when it is no longer in flight (reclaimed as hung).
-    fn end_trial(&mut self, id: u64) -> bool {
-        match self.trials.iter().position(|trial| trial.id == id) {
-            Some(index) => {
-                self.trials.remove(index);
-                true
-            }
-            None => false,
+    /// Ends the trial `id`, giving its slot back unless it was reclaimed as hung already.
+    fn end_trial(&mut self, id: u64) {
+        if let Some(index) = self.trials.iter().position(|trial| trial.id == id) {
+            self.trials.remove(index);
         }
     }
 
@@ -295,9 +293,8 @@ impl Machine {
             return None;
         }
         if let Some(id) = ticket.trial {
-            if !self.end_trial(id) {
-                return None; // late: the trial was taken for hung and its slot given away
-            }
+            // A trial taken for hung has lost its slot, but not its say: same generation.
+            self.end_trial(id);
         }
         match (self.state, outcome) {
             (State::Closed, Outcome::Success) => {

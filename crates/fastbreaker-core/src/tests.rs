@@ -244,9 +244,9 @@ fn reset_of_a_timed_out_open_circuit_reports_half_open() {
 }
 
 #[test]
-fn a_hung_trial_gives_its_slot_away_and_its_outcome_is_late() {
+fn a_hung_trial_gives_its_slot_away_and_its_outcome_still_counts() {
     let clock = Arc::new(ManualClock::new());
-    let b = breaker(&clock, 1, 1, 1, 10);
+    let b = breaker(&clock, 1, 2, 1, 10);
     run(&b, &clock, Outcome::Failure);
     clock.advance(10 * SECOND);
     let hung = admit(&b, &clock);
@@ -256,11 +256,52 @@ fn a_hung_trial_gives_its_slot_away_and_its_outcome_is_late() {
     clock.advance(1);
     assert_eq!(b.snapshot().unwrap().trials_in_flight, 0); // hung: not counted
     let fresh = admit(&b, &clock);
-    // The hung trial finally fails: late, so the circuit does not re-open.
-    assert_eq!(b.record(hung, Outcome::Failure).unwrap(), None);
-    assert_eq!(state(&b, &clock), State::HalfOpen);
+    // The slow trial succeeds at last, in the same half-open period: it counts.
+    assert_eq!(b.record(hung, Outcome::Success).unwrap(), None);
+    assert_eq!(b.snapshot().unwrap().success_count, 1);
+    // Its slot was given away, and the call holding it now is still a trial.
+    assert_eq!(b.snapshot().unwrap().trials_in_flight, 1);
     let t = b.record(fresh, Outcome::Success).unwrap().unwrap();
-    assert_eq!(t.to, State::Closed);
+    assert_eq!((t.to, t.reason), (State::Closed, Reason::TrialSucceeded));
+}
+
+#[test]
+fn a_service_slower_than_the_trial_timeout_still_gets_the_circuit_closed() {
+    // Steady traffic against a service that answers in 15 s, with trials reclaimed after 10 s:
+    // every trial is taken for hung before it answers, yet the answers close the circuit.
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 2, 1, 10);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(10 * SECOND);
+    let mut running = std::collections::VecDeque::new();
+    for _ in 0..5 {
+        if let Admission::Admitted(ticket, _) = b.acquire().unwrap() {
+            running.push_back((ticket, 15 * SECOND));
+        }
+        clock.advance(5 * SECOND);
+        for (_, left) in running.iter_mut() {
+            *left = left.saturating_sub(5 * SECOND);
+        }
+        while running.front().is_some_and(|(_, left)| *left == 0) {
+            let (ticket, _) = running.pop_front().unwrap();
+            b.record(ticket, Outcome::Success).unwrap();
+        }
+    }
+    assert_eq!(state(&b, &clock), State::Closed);
+}
+
+#[test]
+fn a_hung_trial_answering_after_the_circuit_moved_on_is_late() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 10);
+    run(&b, &clock, Outcome::Failure);
+    clock.advance(10 * SECOND);
+    let hung = admit(&b, &clock);
+    clock.advance(10 * SECOND);
+    let fresh = admit(&b, &clock);
+    assert!(b.record(fresh, Outcome::Success).unwrap().is_some()); // closed
+    assert_eq!(b.record(hung, Outcome::Failure).unwrap(), None);
+    assert_eq!(state(&b, &clock), State::Closed);
 }
 
 #[test]
@@ -275,11 +316,12 @@ fn only_hung_trials_are_reclaimed() {
     clock.advance(5 * SECOND); // `old` is hung, `young` is not
     let third = admit(&b, &clock);
     assert!(matches!(b.acquire().unwrap(), Admission::Rejected(_)));
+    assert_eq!(b.snapshot().unwrap().trials_in_flight, 2); // `young` and `third`
     assert_eq!(b.record(old, Outcome::Success).unwrap(), None);
-    assert_eq!(b.snapshot().unwrap().success_count, 0);
+    assert_eq!(b.snapshot().unwrap().trials_in_flight, 2); // `old` had no slot left to give
     b.record(young, Outcome::Success).unwrap();
     b.record(third, Outcome::Success).unwrap();
-    assert_eq!(b.snapshot().unwrap().success_count, 2);
+    assert_eq!(b.snapshot().unwrap().success_count, 3);
 }
 
 #[test]
