@@ -13,13 +13,15 @@ use crate::python;
 const CO_COROUTINE: u32 = 0x80;
 const CO_ITERABLE_COROUTINE: u32 = 0x100;
 
-/// `inspect._is_coroutine_mark` (Python 3.12+), which `inspect.markcoroutinefunction` sets.
+/// The object `inspect.markcoroutinefunction` sets as a function's `_is_coroutine_marker`
+/// (Python 3.12 calls it `inspect._is_coroutine_marker`, 3.13 `inspect._is_coroutine_mark`).
 fn coroutine_mark(py: Python<'_>) -> Option<&Bound<'_, PyAny>> {
     static MARK: PyOnceLock<Option<Py<PyAny>>> = PyOnceLock::new();
     MARK.get_or_init(py, || {
-        py.import("inspect")
-            .and_then(|inspect| inspect.getattr("_is_coroutine_mark"))
-            .ok()
+        let inspect = py.import("inspect").ok()?;
+        ["_is_coroutine_mark", "_is_coroutine_marker"]
+            .iter()
+            .find_map(|name| inspect.getattr(*name).ok())
             .map(Bound::unbind)
     })
     .as_ref()
