@@ -7,9 +7,10 @@ import json
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Iterator, List
+from typing import Callable, Iterator, List
 
 import pytest
 
@@ -96,6 +97,31 @@ def service() -> Iterator[Service]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+@pytest.fixture
+def services() -> Iterator[Callable[[int], List[Service]]]:
+    """Starts `count` loopback services (distinct origins) on demand; stops them all afterwards."""
+    started: List[tuple] = []
+
+    def start(count: int) -> List[Service]:
+        new = []
+        for _ in range(count):
+            server = Service()
+            thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+            thread.start()
+            started.append((server, thread))
+            new.append(server)
+        return new
+
+    try:
+        yield start
+    finally:
+        with ThreadPoolExecutor(8) as pool:  # each shutdown waits for a poll interval
+            list(pool.map(lambda entry: entry[0].shutdown(), started))
+        for server, thread in started:
+            server.server_close()
+            thread.join(timeout=5)
 
 
 @pytest.fixture

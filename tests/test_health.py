@@ -144,3 +144,100 @@ def test_starlette_mount(opened):
         assert client.put("/health/circuit-breakers").status_code == 405
         assert client.get("/health/other").status_code == 404
         assert client.get("/").text == "service"
+
+
+def test_raw_apps_route_on_the_path_below_their_mount_point(opened):
+    # Issue 9: the apps routed on the full path, so any prefix (SCRIPT_NAME, root_path) gave 404.
+    assert call_wsgi("GET", "/circuit-breakers", script_name="/myapp/health")[0] == "200 OK"
+    assert call_wsgi("GET", HEALTH_PATH, script_name="/myapp")[0] == "200 OK"
+    assert call_wsgi("GET", "/other", script_name="/myapp/health")[0] == "404 Not Found"
+    assert call_wsgi("PUT", "/circuit-breakers", script_name="/a/b")[0] == "405 Method Not Allowed"
+    # ASGI: `path` includes `root_path` (the spec, Starlette, uvicorn), or does not (older servers).
+    assert call_asgi("GET", "/myapp/health/circuit-breakers", root_path="/myapp/health")[0] == 200
+    assert call_asgi("GET", "/circuit-breakers", root_path="/myapp/health")[0] == 200
+    assert call_asgi("GET", "/myapp/health/circuit-breakers", root_path="/myapp")[0] == 200
+    assert call_asgi("GET", "/myapp/health/other", root_path="/myapp/health")[0] == 404
+    assert call_asgi("GET", "/myapp/healthz/circuit-breakers", root_path="/myapp/health")[0] == 404
+    assert call_asgi("POST", "/x/circuit-breakers", root_path="/x")[0] == 405
+
+
+def _flask_app():  # type: ignore[no-untyped-def]
+    from flask import Flask
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    app = Flask("service")
+
+    @app.get("/")
+    def index() -> str:
+        return "service"
+
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/health": wsgi_app})  # type: ignore[method-assign]
+    return app
+
+
+def _check_health(client, prefix: str, opened: str) -> None:  # type: ignore[no-untyped-def]
+    """The endpoint at `prefix`/health/circuit-breakers, through a werkzeug or Starlette client."""
+
+    def body(response) -> bytes:  # type: ignore[no-untyped-def]
+        return response.data if hasattr(response, "data") else response.content
+
+    response = client.get(prefix + "/health/circuit-breakers")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(body(response))["circuit_breakers"][opened]["state"] == "open"
+    head = client.head(prefix + "/health/circuit-breakers")
+    assert head.status_code == 200 and body(head) == b""
+    posted = client.post(prefix + "/health/circuit-breakers")
+    assert posted.status_code == 405 and posted.headers["allow"] == "GET, HEAD"
+    assert client.get(prefix + "/health/other").status_code == 404
+    assert body(client.get(prefix + "/")) == b"service"
+
+
+def test_flask_mount_under_a_script_name_prefix(opened):
+    from werkzeug.exceptions import NotFound
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+    from werkzeug.test import Client
+
+    app = _flask_app()
+    # The host app served under /myapp by an outer dispatcher (SCRIPT_NAME=/myapp/health below).
+    outer = DispatcherMiddleware(NotFound(), {"/myapp": app.wsgi_app})
+    _check_health(Client(outer), "/myapp", opened)
+    # ... or by its server: the test client's base URL sets SCRIPT_NAME=/myapp.
+    prefixed = app.test_client()
+    response = prefixed.get("/health/circuit-breakers", base_url="http://localhost/myapp/")
+    assert response.request.environ["SCRIPT_NAME"] == "/myapp"
+    assert response.status_code == 200
+    assert response.get_json()["circuit_breakers"][opened]["state"] == "open"
+    # And at the root, as before.
+    _check_health(app.test_client(), "", opened)
+
+
+def test_starlette_mount_under_a_root_path_and_nested(opened):
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+    from starlette.testclient import TestClient
+
+    async def index(request: object) -> PlainTextResponse:
+        return PlainTextResponse("service")
+
+    app = Starlette(routes=[Route("/", index), Mount("/health", app=asgi_app)])
+    # Served under a root_path (uvicorn --root-path /myapp, behind a proxy).
+    with TestClient(app, root_path="/myapp") as client:
+        _check_health(client, "/myapp", opened)
+    # Nested mounts: the host app mounted at /api of another app.
+    outer = Starlette(routes=[Mount("/api", app=app)])
+    with TestClient(outer) as client:
+        _check_health(client, "/api", opened)
+    nested = Starlette(
+        routes=[Route("/", index), Mount("/v1", routes=[Mount("/health", app=asgi_app)])]
+    )
+    with TestClient(nested, root_path="/myapp") as client:
+        assert client.get("/myapp/v1/health/circuit-breakers").status_code == 200
+        assert client.get("/myapp/v1/health").status_code == 404
+    # Mounted at the root, it answers on the full path.
+    with TestClient(Starlette(routes=[Mount("/", app=asgi_app)])) as client:
+        assert client.get("/health/circuit-breakers").status_code == 200
+        assert client.get("/other").status_code == 404
+    with TestClient(asgi_app, root_path="/myapp") as client:
+        assert client.get("/myapp/health/circuit-breakers").status_code == 200

@@ -250,3 +250,68 @@ def test_cookies_set_by_a_service_are_not_sent_on_later_calls(service, unique_na
     protected_get(service.url(), service_name=unique_name)
     protected_get(service.url(), service_name=unique_name, cookies={"mine": "1"})
     assert [r["cookie"] for r in service.requests] == [None, None, "mine=1"]
+
+
+def _raise_for_status_hook(response: requests.Response, *args: object, **kwargs: object) -> None:
+    response.raise_for_status()
+
+
+def test_a_hook_that_raises_for_status_leaves_a_4xx_a_success(service, unique_name):
+    # Issue 9: the HTTPError raised by the hook was taken for a failure of the service.
+    breaker = get_circuit_breaker(unique_name, failure_threshold=1)
+    service.status = 404
+    for _ in range(3):
+        with pytest.raises(requests.HTTPError) as raised:
+            protected_get(
+                service.url(),
+                service_name=unique_name,
+                hooks={"response": [_raise_for_status_hook]},
+            )
+        assert raised.value.response.status_code == 404
+        assert raised.value.response.json() == {"status": 404, "path": "/api"}
+    assert (breaker.state, breaker.failure_count, service.hits) == ("closed", 0, 3)
+
+
+def test_a_hook_that_raises_for_status_on_a_5xx_counts_a_failure(service, unique_name):
+    breaker = get_circuit_breaker(unique_name, failure_threshold=2)
+    service.status = 502
+    for _ in range(2):
+        with pytest.raises(requests.HTTPError) as raised:
+            protected_get(
+                service.url(),
+                service_name=unique_name,
+                hooks={"response": [_raise_for_status_hook]},
+            )
+        assert raised.value.response.status_code == 502
+    assert breaker.state == "open"
+    # The body was read for the caller: the connection went back to the pool and was reused.
+    assert len({r["client"] for r in service.requests}) == 1
+
+
+@pytest.mark.parametrize(
+    "status, raises, failure",
+    [
+        (200, False, False),
+        (399, False, False),
+        (400, True, False),
+        (499, True, False),
+        (500, True, True),
+        (599, True, True),
+        (600, True, True),
+        (999, True, True),
+    ],
+)
+def test_every_status_from_400_raises_and_from_500_counts_a_failure(
+    service, unique_name, status, raises, failure
+):
+    # Issue 9: 600-999 came back without HTTPError, yet counted as failures.
+    breaker = get_circuit_breaker(unique_name, failure_threshold=5)
+    service.status = status
+    if raises:
+        with pytest.raises(requests.HTTPError) as raised:
+            protected_get(service.url(), service_name=unique_name)
+        assert raised.value.response.status_code == status
+        assert str(status) in str(raised.value)
+    else:
+        assert protected_get(service.url(), service_name=unique_name).status_code == status
+    assert breaker.failure_count == (1 if failure else 0)

@@ -6,18 +6,25 @@ An existing service keeps its imports with a one-line shim, ``src/external_servi
     from fastbreaker.external_service_client import *
 
 What counts against a service: connection errors (SSL included), timeouts, broken or undecodable
-bodies, any other ``requests`` error raised while sending, and answers with a 5xx status. A 4xx
-answer is a success for the breaker (the service is up; the request was wrong) but still raises
-``requests.HTTPError``, as ``raise_for_status()`` does. The caller's own mistakes, found before
-anything is sent (a bad URL or header, a body that is not JSON-serialisable), propagate untouched
-and leave the breaker alone.
+bodies, any other ``requests`` error raised while sending, and answers with a status of 500 or
+more (5xx, and the non-standard 600-999 that a broken service or proxy may send). A 4xx answer is
+a success for the breaker (the service is up; the request was wrong). Every answer with a status
+of 400 or more raises ``requests.HTTPError`` with ``.response``. An answer is classified by its
+status whatever raised: a response hook that calls ``raise_for_status()`` on a 404 leaves a
+success. The caller's own mistakes, found before anything is sent (a bad URL or header, a body that
+is not JSON-serialisable), propagate untouched and leave the breaker alone.
+
+Each service has its own pooled ``requests.Session``; at most :data:`MAX_SESSIONS` are kept (the
+least recently used one beyond that is closed, with its connections, once no request is using it),
+and :func:`close_sessions` closes them all.
 """
 
 from __future__ import annotations
 
 import http.cookiejar
 import threading
-from typing import Any, Dict, Optional
+from collections import OrderedDict
+from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
 import requests
@@ -27,6 +34,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from ._core import (
     CircuitBreaker,
     CircuitBreakerError,
+    Permit,
     get_all_circuit_breaker_statuses,
     get_circuit_breaker,
     get_circuit_breaker_status,
@@ -35,6 +43,7 @@ from ._core import (
 
 __all__ = [
     "CircuitBreakerError",
+    "close_sessions",
     "get_all_circuit_breaker_statuses",
     "get_circuit_breaker",
     "get_circuit_breaker_status",
@@ -54,6 +63,11 @@ DEFAULT_TIMEOUT = 30
 #: Connections kept open per service (more threads than this still work; the surplus connections
 #: are closed after use instead of pooled).
 POOL_SIZE = 32
+
+#: Sessions (one per service, each with its own connections) kept open at most. Beyond this, the
+#: least recently used one is closed once no request is using it. Read at each new session: set
+#: ``fastbreaker.external_service_client.MAX_SESSIONS`` to change the bound.
+MAX_SESSIONS = 32
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -75,7 +89,21 @@ _CALLER_MISTAKES = (
 # Everything else that can go wrong while talking to the service.
 _SERVICE_FAILURES = (requests.RequestException, Urllib3Error, OSError)
 
-_sessions: Dict[str, requests.Session] = {}
+
+class _PooledSession:
+    """A service's session, with the number of requests using it right now."""
+
+    __slots__ = ("evicted", "session", "users")
+
+    def __init__(self, session: requests.Session) -> None:
+        self.session = session
+        self.users = 0
+        self.evicted = False  # out of the pool: closed when its last user is done
+
+
+# Least recently used first. Guarded by `_sessions_lock`, which is never held while a session is
+# closed or used.
+_sessions: OrderedDict[str, _PooledSession] = OrderedDict()
 _sessions_lock = threading.Lock()
 
 
@@ -127,14 +155,69 @@ def service_origin(url: str) -> str:
     return _origin(prepared.url or "", url)
 
 
-def _session(service: str) -> requests.Session:
-    session = _sessions.get(service)
-    if session is None:
-        with _sessions_lock:
-            session = _sessions.get(service)
-            if session is None:
-                session = _sessions[service] = _new_session()
-    return session
+def _close(session: requests.Session) -> None:
+    """Closes a session no request is using, with its connections. ``Session.close()`` alone
+    forgets the connection pools without closing them (recent urllib3 leaves that to the garbage
+    collector), so their idle connections are closed here; a connection still held by a streamed
+    response is closed when that response gives it back."""
+    pools: List[Any] = []
+    for adapter in session.adapters.values():
+        managers = [getattr(adapter, "poolmanager", None)]
+        managers.extend(getattr(adapter, "proxy_manager", {}).values())
+        for manager in managers:
+            container = getattr(manager, "pools", None)
+            if container is not None:
+                pools.extend(container.get(key) for key in container.keys())
+    session.close()
+    for pool in pools:
+        if pool is not None:
+            pool.close()
+
+
+def _evict(pooled: _PooledSession, idle: List[requests.Session]) -> None:
+    # Called under `_sessions_lock`: a session in use is closed by its last user instead.
+    pooled.evicted = True
+    if pooled.users == 0:
+        idle.append(pooled.session)
+
+
+def _check_out(service: str) -> _PooledSession:
+    """The service's pooled session, marked in use until :func:`_check_in`."""
+    idle: List[requests.Session] = []
+    with _sessions_lock:
+        pooled = _sessions.get(service)
+        if pooled is None:
+            pooled = _sessions[service] = _PooledSession(_new_session())
+            pooled.users += 1
+            while len(_sessions) > max(MAX_SESSIONS, 0):
+                _evict(_sessions.popitem(last=False)[1], idle)
+        else:
+            pooled.users += 1
+            _sessions.move_to_end(service)
+    for session in idle:
+        _close(session)
+    return pooled
+
+
+def _check_in(pooled: _PooledSession) -> None:
+    with _sessions_lock:
+        pooled.users -= 1
+        close = pooled.evicted and pooled.users == 0
+    if close:
+        _close(pooled.session)
+
+
+def close_sessions() -> None:
+    """Closes every pooled session and its connections (a session in use is closed as soon as its
+    requests are done). Later calls open new sessions."""
+    idle: List[requests.Session] = []
+    with _sessions_lock:
+        pooled_sessions = list(_sessions.values())
+        _sessions.clear()
+        for pooled in pooled_sessions:
+            _evict(pooled, idle)
+    for session in idle:
+        _close(session)
 
 
 def _breaker(
@@ -192,10 +275,10 @@ def protected_request(
     prepared = _preparer.prepare_request(request)
     origin = _origin(prepared.url or "", url)  # InvalidSchema
     service = origin if service_name is None else service_name
-    session = _session(service)
     breaker = _breaker(service, failure_threshold, recovery_timeout, success_threshold)
     timeout = requests_kwargs.get("timeout")
-    settings = session.merge_environment_settings(
+    # The environment's proxies and certificates, as every session sees them.
+    settings = _preparer.merge_environment_settings(
         prepared.url or url,
         requests_kwargs.get("proxies") or {},
         requests_kwargs.get("stream"),
@@ -209,8 +292,28 @@ def protected_request(
     }
 
     permit = breaker.acquire()  # CircuitBreakerError while open: nothing is sent
+    pooled = _check_out(service)
     try:
-        response = session.send(prepared, **send_kwargs)
+        response = pooled.session.send(prepared, **send_kwargs)
+    except requests.HTTPError as error:
+        # Raised by a response hook (`raise_for_status()`): the service answered, and its
+        # answer's status decides, as if the hook had not raised.
+        answer = error.response
+        status = getattr(answer, "status_code", None)
+        if not isinstance(answer, requests.Response) or not isinstance(status, int):
+            permit.record_failure()
+            raise
+        if not send_kwargs["stream"]:
+            # What `send` would have done after the hook: read the body, which gives the
+            # connection back to the pool (and keeps `error.response.text` readable).
+            try:
+                answer.content  # noqa: B018
+            except _SERVICE_FAILURES:
+                answer.close()
+                permit.record_failure()  # a broken body, as without the hook
+                raise
+        _record_status(permit, status)
+        raise
     except _CALLER_MISTAKES:
         permit.record_ignored()
         raise
@@ -220,13 +323,31 @@ def protected_request(
     except BaseException:
         permit.record_ignored()
         raise
-    if response.status_code >= 500:
+    finally:
+        _check_in(pooled)
+    _record_status(permit, response.status_code)
+    _raise_for_status(response)
+    return response
+
+
+def _record_status(permit: Permit, status: int) -> None:
+    # 5xx and the non-standard 600-999 are the service's failures; anything below, an answer.
+    if status >= 500:
         permit.record_failure()
     else:
         permit.record_success()
-    if response.status_code >= 400:
-        response.raise_for_status()
-    return response
+
+
+def _raise_for_status(response: requests.Response) -> None:
+    """``response.raise_for_status()``, extended to the statuses of 600 and more that requests
+    lets through: every status >= 400 raises ``requests.HTTPError`` with ``.response``."""
+    response.raise_for_status()  # 4xx, 5xx
+    if response.status_code >= 600:
+        raise requests.HTTPError(
+            f"{response.status_code} Server Error (non-standard status): {response.reason} "
+            f"for url: {response.url}",
+            response=response,
+        )
 
 
 def protected_get(url: str, **kwargs: Any) -> requests.Response:
