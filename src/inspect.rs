@@ -105,6 +105,11 @@ pub(crate) fn returned(value: &Bound<'_, PyAny>) -> Returned {
         // Most values have no async slots at all: one load and one test.
         let as_async = (*ffi::Py_TYPE(ptr)).tp_as_async;
         if as_async.is_null() {
+            // Before 3.10 generators had no async slots at all.
+            #[cfg(not(Py_3_10))]
+            if ffi::PyGen_CheckExact(ptr) != 0 {
+                return generator_kind(value);
+            }
             return Returned::Value;
         }
         if ffi::PyCoro_CheckExact(ptr) != 0 {
@@ -112,7 +117,7 @@ pub(crate) fn returned(value: &Bound<'_, PyAny>) -> Returned {
         } else if (*as_async).am_await.is_some() {
             Returned::Awaitable
         } else if ffi::PyGen_CheckExact(ptr) != 0 {
-            // Generators have async slots (`am_send`) but no `am_await`.
+            // Generators have async slots (`am_send`, from 3.10) but no `am_await`.
             generator_kind(value)
         } else if ffi::PyAsyncGen_CheckExact(ptr) != 0 {
             Returned::Generator
