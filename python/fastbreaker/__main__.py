@@ -19,7 +19,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     demo_parser = commands.add_parser(
         "demo",
         help="run a flaky local service and watch the breaker open, probe and close",
-        description=demo.__doc__,
+        description=demo.DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     demo.add_arguments(demo_parser)

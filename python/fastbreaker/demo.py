@@ -16,7 +16,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import ThreadingMixIn
-from typing import Dict, List, TextIO
+from typing import Dict, List, Optional, TextIO
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
@@ -29,6 +29,18 @@ from .external_service_client import get_circuit_breaker, protected_post
 SERVICE = "demo-matching-service"
 WORKERS = 4
 MIN_DURATION = 1.5
+
+#: What `python -m fastbreaker demo --help` says (plain text: the module docstring is for Sphinx).
+DESCRIPTION = """\
+Runs the whole story on this machine, with nothing to set up.
+
+A flaky HTTP service starts on loopback: healthy, then failing, then recovering.
+Four threads call it through protected_post. The circuit opens while the service
+fails, turns calls away without touching the network, probes the service in
+half_open once the recovery timeout has passed, and closes again when it has
+recovered. Meanwhile the health endpoint is served on --port.
+
+Ctrl-C ends it early, with the summary."""
 
 
 class FlakyService(ThreadingHTTPServer):
@@ -98,11 +110,24 @@ class _Transitions:
         with self._lock:  # listeners run in the worker thread that made the transition
             self.seen.append(move)
             print(
-                f"{prefix}[{elapsed:5.1f}s] {move:<21} ({event.reason}, "
-                f"failure_count={event.failure_count})",
+                f"{prefix}[{elapsed:5.1f}s] {move:<21} {_why(event)}",
                 file=self.out,
                 flush=True,
             )
+
+
+def _why(event: TransitionEvent) -> str:
+    """What made the transition, in words."""
+    if event.reason == "failure_threshold":
+        return f"after {event.failure_count} consecutive failures"
+    if event.reason == "recovery_timeout":
+        return "recovery timeout passed: the next call is a trial"
+    if event.reason == "trial_failed":
+        return f"the trial failed (failure_count={event.failure_count})"
+    if event.reason == "trial_succeeded":
+        successes = get_circuit_breaker(SERVICE).success_threshold
+        return f"after {successes} successful trials"
+    return f"({event.reason})"
 
 
 class _Counts:
@@ -170,6 +195,7 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
     transitions = _Transitions(out, started, live)
     breaker.add_listener(transitions)
 
+    interrupted: Optional[float] = None
     threads = [
         threading.Thread(target=s.serve_forever, daemon=True) for s in (service, health_server)
     ]
@@ -201,6 +227,8 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
                 line = _live_line(elapsed, service, counts)
                 print(f"\r{line}" if live else line, end="" if live else "\n", file=out, flush=True)
             time.sleep(0.02)
+    except KeyboardInterrupt:
+        interrupted = time.monotonic() - started
     finally:
         stop.set()
         for worker in workers:
@@ -210,7 +238,10 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
         service.server_close()
         health_server.server_close()
         breaker.remove_listener(transitions)
-    return _summary(out, live, service, counts, transitions.seen)
+    if interrupted is not None:
+        print(f"{chr(10) if live else ''}interrupted after {interrupted:.1f}s (Ctrl-C)", file=out)
+    status = _summary(out, live, service, counts, transitions.seen)
+    return 130 if interrupted is not None else status
 
 
 def _live_line(elapsed: float, service: FlakyService, counts: _Counts) -> str:
