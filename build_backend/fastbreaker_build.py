@@ -28,7 +28,7 @@ _HELP = (
     "{found}.\n"
     "  - Install Rust with rustup (https://rustup.rs), then run the install again, or\n"
     "  - install a prebuilt wheel instead: pip install --only-binary fastbreaker fastbreaker\n"
-    "    (wheels exist for CPython 3.9-3.13 on Linux x86_64 with glibc 2.17+)."
+    "    (wheels are published for CPython 3.9-3.13; Linux x86_64 with glibc 2.17+ is tested)."
 )
 
 

@@ -43,17 +43,18 @@ setup_tools "${TOOL_PYTHON:-${pythons[-1]}}" \
 maturin --version
 echo "zig $(python -m ziglang version)" # maturin --zig runs the ziglang package's zig
 
-# 3. The wheels, one interpreter at a time (one Rust build at a time), then the sdist. dist/ holds
+# 3. The sdist, then the wheels, one interpreter at a time (one Rust build at a time). dist/ holds
 #    only this run's artefacts. `--auditwheel check` fails the build if the library needs
 #    anything newer than manylinux2014 allows, instead of silently bundling it.
 rm -rf "$OUT"
+# The sdist first: built after the wheels, it would pack dist/*.whl into itself.
+echo "+ maturin sdist"
+maturin sdist --out "$OUT"
 for python in "${pythons[@]}"; do
     echo "+ maturin build --release --zig --compatibility manylinux2014 -i $python"
     maturin build --release --locked --zig --compatibility manylinux2014 --auditwheel check \
         --interpreter "$python" --out "$OUT"
 done
-echo "+ maturin sdist"
-maturin sdist --out "$OUT"
 
 echo "built:"
 ls -l "$OUT"

@@ -149,7 +149,7 @@ impl Listeners {
 /// Reports `transition` of the breaker `name`: a log line, then an event to every listener.
 ///
 /// Only a `BaseException` that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`) raised by
-/// a listener is returned; every other error is reported and dropped.
+/// logging or a listener is returned; every other error is reported and dropped.
 pub(crate) fn emit(
     py: Python<'_>,
     name: &Bound<'_, PyString>,
@@ -162,7 +162,7 @@ pub(crate) fn emit(
     } else {
         python::INFO
     };
-    python::log_message(py, level, &transition.describe(name_str));
+    python::log_message(py, level, &transition.describe(name_str))?;
     let listeners = listeners.snapshot(py);
     if listeners.is_empty() {
         return Ok(());

@@ -8,7 +8,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pyo3::exceptions::PyAttributeError;
+use pyo3::exceptions::{PyAttributeError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFunction, PyString, PyTuple};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
@@ -155,6 +155,18 @@ pub fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
     Ok(())
 }
 
+impl Protected {
+    /// Whether what it protects is a function (or a protected function, when breakers are
+    /// stacked): then it passes for one.
+    fn wraps_function(&self, py: Python<'_>) -> bool {
+        let func = self.func.bind(py);
+        func.is_instance_of::<PyFunction>()
+            || func
+                .cast::<Protected>()
+                .is_ok_and(|inner| inner.get().wraps_function(py))
+    }
+}
+
 #[pymethods]
 impl Protected {
     #[new]
@@ -200,11 +212,20 @@ impl Protected {
     #[getter(__class__)]
     fn class<'py>(slf: &Bound<'py, Self>) -> Bound<'py, PyAny> {
         let py = slf.py();
-        if slf.get().func.bind(py).is_instance_of::<PyFunction>() {
+        if slf.get().wraps_function(py) {
             py.get_type::<PyFunction>().into_any()
         } else {
             slf.get_type().into_any()
         }
+    }
+
+    /// A decorated function is copied as functions are: not at all.
+    fn __copy__(slf: &Bound<'_, Self>) -> Py<Self> {
+        slf.clone().unbind()
+    }
+
+    fn __deepcopy__(slf: &Bound<'_, Self>, _memo: &Bound<'_, PyAny>) -> Py<Self> {
+        slf.clone().unbind()
     }
 
     /// The function attributes that `functools.wraps` does not copy (`__code__`, `__defaults__`,
@@ -225,7 +246,15 @@ impl Protected {
 
     /// Pickles by reference, as functions do: the name it is reachable by in its module.
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        slf.getattr(intern!(slf.py(), "__qualname__"))
+        let py = slf.py();
+        slf.getattr(intern!(py, "__qualname__")).map_err(|_| {
+            PyTypeError::new_err(format!(
+                "cannot pickle {}: it is pickled by reference, by its __qualname__, and the \
+                 callable it protects has none",
+                slf.repr()
+                    .map_or_else(|_| "a protected callable".to_owned(), |r| r.to_string())
+            ))
+        })
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {

@@ -2,6 +2,7 @@
 //! `CircuitState` members, the coroutine wrappers, and the logging helpers.
 
 use fastbreaker_core::State;
+use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 
@@ -86,13 +87,20 @@ python_function!(
 pub(crate) const WARNING: u8 = 30;
 pub(crate) const INFO: u8 = 20;
 
-/// Logs `message` on the `fastbreaker` logger at `level`. Logging never fails a breaker: an error
-/// of the logging machinery is reported by the helper, and one in importing it is dropped.
-pub(crate) fn log_message(py: Python<'_>, level: u8, message: &str) {
-    if let Ok(log) = log(py) {
-        if let Err(error) = log.call1((level, message)) {
-            // Only a failure of the helper itself (say, out of memory) can come here.
+/// Logs `message` on the `fastbreaker` logger at `level`. Logging never fails a breaker: an
+/// `Exception` of the logging machinery is reported by the helper (or, should the helper itself
+/// fail, as unraisable). Only a `BaseException` that is not an `Exception` (`KeyboardInterrupt`
+/// arriving while a handler runs) is returned, to be raised: Ctrl-C is never swallowed.
+pub(crate) fn log_message(py: Python<'_>, level: u8, message: &str) -> PyResult<()> {
+    let Ok(log) = log(py) else {
+        return Ok(());
+    };
+    match log.call1((level, message)) {
+        Ok(_) => Ok(()),
+        Err(error) if !error.is_instance_of::<PyException>(py) => Err(error),
+        Err(error) => {
             error.write_unraisable(py, Some(log));
+            Ok(())
         }
     }
 }

@@ -88,7 +88,7 @@ pub fn get_circuit_breaker(
                 "circuit breaker '{name}' already exists; ignoring different options: {}",
                 differences.join(", ")
             );
-            python::log_message(py, python::WARNING, &message);
+            python::log_message(py, python::WARNING, &message)?;
         }
     }
     Ok(existing)

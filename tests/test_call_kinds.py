@@ -126,6 +126,33 @@ def test_a_recursive_coroutine_in_half_open_closes_the_circuit():
     assert breaker.state == "closed"
 
 
+def test_a_callback_scheduled_by_a_trial_gets_no_pass_once_the_trial_is_over():
+    breaker = half_open(success_threshold=2)
+    outcome: List[str] = []
+
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+
+        def later() -> None:  # runs in a copy of the trial's context, after the trial
+            try:
+                breaker.call(lambda: "reached the service")
+                outcome.append("admitted")
+            except CircuitBreakerError:
+                outcome.append("rejected")
+
+        # A trial made from a loop callback (no task), which schedules `later`.
+        loop.call_soon(lambda: breaker.call(lambda: loop.call_soon(later)))
+        await asyncio.sleep(0)
+        other = breaker.acquire()  # another caller holds the only slot now
+        await asyncio.sleep(0)
+        await asyncio.sleep(0)
+        other.record_ignored()
+
+    asyncio.run(scenario())
+    assert outcome == ["rejected"]
+    assert breaker.get_status()["success_count"] == 1  # only the trial itself counted
+
+
 def test_a_circuit_breaker_error_from_a_nested_breaker_is_ignored():
     downstream = CircuitBreaker(name="downstream")
     downstream.open()
@@ -148,7 +175,11 @@ def test_a_circuit_breaker_error_from_a_nested_breaker_is_ignored():
 class ExplodingProxy:
     """A lazy or remote proxy: any attribute it does not have raises."""
 
+    def __init__(self) -> None:
+        self.looked_up: List[str] = []
+
     def __getattr__(self, name: str) -> Any:
+        self.looked_up.append(name)
         raise RuntimeError(f"the proxy cannot reach its target for {name!r}")
 
     def __call__(self, *args: Any) -> str:
@@ -160,9 +191,11 @@ def test_an_open_circuit_rejects_a_proxy_without_touching_it():
     proxy = ExplodingProxy()
     assert breaker.call(proxy) == "called"
     breaker.open()
+    proxy.looked_up.clear()
     for _ in range(2):
         with pytest.raises(CircuitBreakerError):
             breaker.call(proxy)
+    assert proxy.looked_up == []  # not touched at all, not merely touched and forgiven
 
 
 # Slow services: a trial taken for hung still counts when it answers in the same half-open period.
@@ -205,6 +238,29 @@ def test_futures_are_recorded_when_they_complete():
         assert breaker.state == "open"
 
     asyncio.run(scenario())
+
+
+def test_an_unawaited_failed_future_is_still_reported_by_asyncio():
+    breaker = CircuitBreaker(failure_threshold=5)
+    reported: List[str] = []
+
+    @breaker
+    def submit() -> asyncio.Future[None]:
+        future = asyncio.get_running_loop().create_future()
+        future.set_exception(ConnectionError("down"))
+        return future
+
+    async def scenario() -> None:
+        asyncio.get_running_loop().set_exception_handler(
+            lambda loop, context: reported.append(context["message"])
+        )
+        submit()  # nobody awaits it
+        await asyncio.sleep(0)  # the done callback records the failure
+        gc.collect()
+
+    asyncio.run(scenario())
+    assert breaker.failure_count == 1
+    assert any("never retrieved" in message for message in reported), reported
 
 
 def test_other_awaitables_are_recorded_when_awaited():

@@ -40,6 +40,20 @@ def test_a_decorated_function_passes_for_a_function():
     assert not inspect.isfunction(wrapped_object) and wrapped_object([1]) == 1
 
 
+def test_stacked_breakers_still_pass_for_a_function():
+    outer = CircuitBreaker()(CircuitBreaker()(double.__wrapped__))
+    assert inspect.isfunction(outer) and outer(4) == 8
+
+
+def test_a_protected_callable_object_copies_as_itself_and_says_why_it_cannot_pickle():
+    import functools
+
+    protected = CircuitBreaker()(functools.partial(pow, 2))
+    assert copy.copy(protected) is protected and copy.deepcopy(protected) is protected
+    with pytest.raises(TypeError, match="__qualname__"):
+        pickle.dumps(protected)
+
+
 def test_decorated_functions_pickle_by_reference_and_copy_as_themselves():
     for protocol in range(pickle.HIGHEST_PROTOCOL + 1):
         assert pickle.loads(pickle.dumps(double, protocol)) is double

@@ -158,3 +158,20 @@ def test_a_raising_logging_filter_changes_nothing_and_leaks_into_no_call(capsys)
     # Reported the way logging reports its own errors.
     err = capsys.readouterr().err
     assert "--- Logging error in fastbreaker" in err and "LookupError" in err
+
+
+def test_ctrl_c_in_a_logging_handler_is_not_swallowed():
+    class Interrupted(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            raise KeyboardInterrupt
+
+    logger = logging.getLogger("fastbreaker")
+    handler = Interrupted()
+    logger.addHandler(handler)
+    try:
+        breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=60)
+        with pytest.raises(KeyboardInterrupt):
+            drain(breaker, failing(), 1)
+        assert breaker.state == "open"  # the transition itself happened
+    finally:
+        logger.removeHandler(handler)

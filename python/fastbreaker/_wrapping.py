@@ -14,7 +14,7 @@ import sys
 import threading
 import weakref
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, Mapping, Tuple, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, List, Mapping, Tuple, TypeVar
 
 from . import _core
 
@@ -24,12 +24,16 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
-# The trials running in this thread or asyncio task, innermost last, each with the task (or thread)
-# that runs it: a context is copied into new tasks and threads, but a call there is not part of
-# the trial. A call made from inside a trial of the same breaker, in the same thread or task, is
-# part of that trial (see `CircuitBreaker.acquire`). Only the half-open path reads or writes it.
-_Trials = Tuple[Tuple[_core.CircuitBreaker, object], ...]
-_current_trials: ContextVar[_Trials] = ContextVar("fastbreaker_current_trials", default=())
+# The trials running in this thread or asyncio task, innermost last: (breaker, runner, live), where
+# runner is the task (or thread) that runs the trial and live a one-item list that stays [True]
+# only while the trial runs. A context is copied into new tasks, threads and callbacks, which may
+# outlive the trial; neither another runner nor a finished trial gives a pass. A call made from
+# inside a running trial of the same breaker, in the same thread or task, is part of that trial
+# (see `CircuitBreaker.acquire`). Only the half-open path reads or writes it.
+_Trial = Tuple[_core.CircuitBreaker, object, List[bool]]
+_current_trials: ContextVar[Tuple[_Trial, ...]] = ContextVar(
+    "fastbreaker_current_trials", default=()
+)
 
 
 def _runner() -> object:
@@ -43,21 +47,29 @@ def _runner() -> object:
 
 
 def in_trial(breaker: _core.CircuitBreaker) -> bool:
-    """Whether this thread or task is running a trial of ``breaker``."""
+    """Whether this thread or task is running a trial of ``breaker`` right now."""
     trials = _current_trials.get()
     if not trials:
         return False
     runner = _runner()
-    return any(running is breaker and owner == runner for running, owner in trials)
+    return any(
+        running is breaker and owner == runner and live[0] for running, owner, live in trials
+    )
 
 
-def enter_trial(breaker: _core.CircuitBreaker) -> Token[_Trials]:
+def enter_trial(breaker: _core.CircuitBreaker) -> Tuple[Token[Tuple[_Trial, ...]], List[bool]]:
     """Marks this thread or task as running a trial of ``breaker``, until ``leave_trial``."""
-    return _current_trials.set((*_current_trials.get(), (breaker, _runner())))
+    live = [True]
+    return _current_trials.set((*_current_trials.get(), (breaker, _runner(), live))), live
 
 
-def leave_trial(token: Token[_Trials]) -> None:
-    _current_trials.reset(token)
+def leave_trial(entered: Tuple[Token[Tuple[_Trial, ...]], List[bool]]) -> None:
+    token, live = entered
+    live[0] = False  # whatever copies of the context still hold it, the trial is over
+    try:
+        _current_trials.reset(token)
+    except ValueError:
+        pass  # a coroutine finalised in another context (by the garbage collector): nothing to undo
 
 
 async def call_async(
@@ -142,7 +154,12 @@ def _record_future(permit: _core.Permit, future: asyncio.Future[Any]) -> None:
     if future.cancelled():
         permit.record_ignored()
         return
-    error = future.exception()
+    try:
+        # asyncio's futures keep their exception here; reading it so leaves it unretrieved, and
+        # asyncio still reports an exception that nobody awaits, as it does unprotected.
+        error = future._exception
+    except AttributeError:
+        error = future.exception()
     if error is None:
         permit.record_success()
     else:

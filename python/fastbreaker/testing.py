@@ -29,9 +29,10 @@ class ManualClock:
 
     def advance(self, seconds: float) -> float:
         """Moves time forward by ``seconds`` (an int or float >= 0) for every breaker in every
-        thread. Exact: advancing by a breaker's ``recovery_timeout`` reaches it. An advance that
-        cannot be exact (past about 292 years from the clock's origin) raises ``ValueError`` and
-        moves nothing. Returns the new reading, in seconds."""
+        thread. The clock counts whole nanoseconds, and ``seconds`` is rounded to the nearest one
+        (``1e-12`` moves nothing); advancing by a breaker's ``recovery_timeout`` reaches it
+        exactly. An advance past about 292 years from the clock's origin raises ``ValueError``
+        and moves nothing. Returns the new reading, in seconds."""
         return _core._manual_clock_advance(seconds)
 
     def now(self) -> float:

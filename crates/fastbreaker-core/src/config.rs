@@ -169,7 +169,7 @@ impl std::fmt::Display for Difference {
 
 /// Seconds as a person writes them: `10` for whole seconds, else the shortest decimal (`10.5`).
 pub fn show_seconds(nanos: Nanos) -> String {
-    if nanos % NANOS_PER_SECOND == 0 {
+    if nanos.is_multiple_of(NANOS_PER_SECOND) {
         (nanos / NANOS_PER_SECOND).to_string()
     } else {
         (nanos as f64 / NANOS_PER_SECOND as f64).to_string()
