@@ -224,7 +224,9 @@ impl Protected {
         slf.clone().unbind()
     }
 
-    fn __deepcopy__(slf: &Bound<'_, Self>, _memo: &Bound<'_, PyAny>) -> Py<Self> {
+    #[pyo3(signature = (memo, /))]
+    fn __deepcopy__(slf: &Bound<'_, Self>, memo: &Bound<'_, PyAny>) -> Py<Self> {
+        let _ = memo; // nothing inside is copied
         slf.clone().unbind()
     }
 
