@@ -315,3 +315,74 @@ def test_every_status_from_400_raises_and_from_500_counts_a_failure(
     else:
         assert protected_get(service.url(), service_name=unique_name).status_code == status
     assert breaker.failure_count == (1 if failure else 0)
+
+
+# protected_* rides on CircuitBreakerAdapter: the adapter's rules, the service's breaker.
+
+
+def test_protected_calls_go_through_the_adapter(service, unique_name):
+    import fastbreaker.external_service_client as client
+    from fastbreaker.requests_adapter import CircuitBreakerAdapter
+
+    protected_get(service.url(), service_name=unique_name)
+    session = client._sessions[unique_name].session
+    assert isinstance(session.get_adapter(service.url()), CircuitBreakerAdapter)
+    assert isinstance(session.get_adapter("https://example.com/"), CircuitBreakerAdapter)
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_a_redirect_elsewhere_counts_against_the_origin_that_failed(
+    scripted_services, unique_name, named
+):
+    first, second = scripted_services(2)
+    target = second.url("/status/503")
+    options = {"service_name": unique_name} if named else {}
+    for _ in range(3):
+        with pytest.raises(requests.HTTPError) as raised:
+            protected_get(first.url(f"/redirect?to={target}"), **options)
+        assert raised.value.response.status_code == 503
+    first_breaker = unique_name if named else first.origin
+    assert get_circuit_breaker_status(first_breaker)["failure_count"] == 0
+    assert get_circuit_breaker_status(second.origin)["failure_count"] == 3
+    # A same-origin redirect stays with the call's breaker.
+    with pytest.raises(requests.HTTPError):
+        protected_get(first.url("/redirect?to=/status/500"), **options)
+    assert get_circuit_breaker_status(first_breaker)["failure_count"] == 1
+
+
+def test_a_streamed_protected_call_counts_its_body_when_read(scripted_service, unique_name):
+    breaker = get_circuit_breaker(unique_name, failure_threshold=10)
+    response = protected_get(
+        scripted_service.url("/truncated"), service_name=unique_name, stream=True
+    )
+    assert breaker.failure_count == 0
+    with pytest.raises(requests.exceptions.ChunkedEncodingError):
+        response.content  # noqa: B018
+    assert breaker.failure_count == 1
+
+
+def test_a_streamed_4xx_raised_by_a_hook_counts_a_success(scripted_service, unique_name):
+    breaker = get_circuit_breaker(unique_name, recovery_timeout=5, success_threshold=1)
+    with manual_clock() as clock:
+        breaker.open()
+        clock.advance(5)
+        with pytest.raises(requests.HTTPError):  # from the hook, its body never read
+            protected_get(
+                scripted_service.url("/status/404"),
+                service_name=unique_name,
+                stream=True,
+                hooks={"response": [_raise_for_status_hook]},
+            )
+        assert breaker.state == "closed"
+
+
+def test_a_streamed_4xx_counts_a_success_when_protected_raises_it(scripted_service, unique_name):
+    breaker = get_circuit_breaker(unique_name, recovery_timeout=5, success_threshold=1)
+    with manual_clock() as clock:
+        breaker.open()
+        clock.advance(5)
+        with pytest.raises(requests.HTTPError):  # its body never read
+            protected_get(
+                scripted_service.url("/status/404"), service_name=unique_name, stream=True
+            )
+        assert breaker.state == "closed"

@@ -17,6 +17,11 @@ is not JSON-serialisable), propagate untouched and leave the breaker alone.
 Each service has its own pooled ``requests.Session``; at most :data:`MAX_SESSIONS` are kept (the
 least recently used one beyond that is closed, with its connections, once no request is using it),
 and :func:`close_sessions` closes them all.
+
+Every request goes through :class:`fastbreaker.requests_adapter.CircuitBreakerAdapter`, mounted on
+those sessions: the rules above are the adapter's (each hop of a redirect counts against the
+breaker of its own origin), and ``protected_*`` adds the service's breaker and options, the default
+timeout, and the ``HTTPError``.
 """
 
 from __future__ import annotations
@@ -28,18 +33,17 @@ from typing import Any, Dict, List, Optional
 from urllib.parse import urlsplit
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import HTTPError as Urllib3Error
 
+from . import _http_classification as rules
 from ._core import (
     CircuitBreaker,
     CircuitBreakerError,
-    Permit,
     get_all_circuit_breaker_statuses,
     get_circuit_breaker,
     get_circuit_breaker_status,
     reset_circuit_breaker,
 )
+from .requests_adapter import CircuitBreakerAdapter, _call_breaker, _settle_by_status
 
 __all__ = [
     "CircuitBreakerError",
@@ -69,7 +73,7 @@ POOL_SIZE = 32
 #: ``fastbreaker.external_service_client.MAX_SESSIONS`` to change the bound.
 MAX_SESSIONS = 32
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
+_SCHEMES = ("http", "https")
 
 # Arguments of requests.Request, and of Session.send (with their defaults as in Session.request).
 _REQUEST_ARGUMENTS = frozenset(
@@ -77,26 +81,15 @@ _REQUEST_ARGUMENTS = frozenset(
 )
 _SEND_ARGUMENTS = frozenset({"timeout", "allow_redirects", "proxies", "stream", "verify", "cert"})
 
-# The caller's mistakes: raised before or instead of talking to the service.
-_CALLER_MISTAKES = (
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.InvalidURL,
-    requests.exceptions.InvalidHeader,
-    requests.exceptions.URLRequired,
-    requests.exceptions.InvalidJSONError,
-)
-# Everything else that can go wrong while talking to the service.
-_SERVICE_FAILURES = (requests.RequestException, Urllib3Error, OSError)
-
 
 class _PooledSession:
-    """A service's session, with the number of requests using it right now."""
+    """A service's session and its adapter, with the number of requests using it right now."""
 
-    __slots__ = ("evicted", "session", "users")
+    __slots__ = ("adapter", "evicted", "session", "users")
 
-    def __init__(self, session: requests.Session) -> None:
+    def __init__(self, session: requests.Session, adapter: CircuitBreakerAdapter) -> None:
         self.session = session
+        self.adapter = adapter
         self.users = 0
         self.evicted = False  # out of the pool: closed when its last user is done
 
@@ -116,32 +109,29 @@ class _NoCookies(http.cookiejar.DefaultCookiePolicy):
         return False
 
 
-def _new_session() -> requests.Session:
+def _new_session() -> _PooledSession:
     session = requests.Session()
     session.cookies.set_policy(_NoCookies())
-    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+    adapter = CircuitBreakerAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    return session
+    return _PooledSession(session, adapter)
 
 
 # Prepares every request (the per-service sessions only differ in their connection pools).
-_preparer = _new_session()
+_preparer = _new_session().session
 
 
 def _origin(prepared_url: str, url: Any) -> str:
     # `prepared_url` went through requests' own parsing and normalisation (IDNA, port check).
     parts = urlsplit(prepared_url)
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in _SCHEMES:
         raise requests.exceptions.InvalidSchema(f"No connection adapters were found for {url!r}")
     host = parts.hostname
     if not host:
         raise requests.exceptions.InvalidURL(f"Invalid URL {url!r}: No host supplied")
-    origin = f"{scheme}://[{host}]" if ":" in host else f"{scheme}://{host}"
-    if parts.port is not None and parts.port != _DEFAULT_PORTS[scheme]:
-        origin += f":{parts.port}"
-    return origin
+    return rules.origin(scheme, host, parts.port)
 
 
 def service_origin(url: str) -> str:
@@ -187,7 +177,7 @@ def _check_out(service: str) -> _PooledSession:
     with _sessions_lock:
         pooled = _sessions.get(service)
         if pooled is None:
-            pooled = _sessions[service] = _PooledSession(_new_session())
+            pooled = _sessions[service] = _new_session()
             pooled.users += 1
             while len(_sessions) > max(MAX_SESSIONS, 0):
                 _evict(_sessions.popitem(last=False)[1], idle)
@@ -291,51 +281,25 @@ def protected_request(
         **settings,
     }
 
-    permit = breaker.acquire()  # CircuitBreakerError while open: nothing is sent
     pooled = _check_out(service)
+    # The adapter counts each hop of the call against its origin's breaker; the first URL's origin
+    # against `service`'s, created above with this call's options.
+    token = _call_breaker.set((pooled.adapter, origin, breaker))
     try:
+        # CircuitBreakerError while the circuit is open: nothing is sent.
         response = pooled.session.send(prepared, **send_kwargs)
     except requests.HTTPError as error:
-        # Raised by a response hook (`raise_for_status()`): the service answered, and its
-        # answer's status decides, as if the hook had not raised.
-        answer = error.response
-        status = getattr(answer, "status_code", None)
-        if not isinstance(answer, requests.Response) or not isinstance(status, int):
-            permit.record_failure()
-            raise
-        if not send_kwargs["stream"]:
-            # What `send` would have done after the hook: read the body, which gives the
-            # connection back to the pool (and keeps `error.response.text` readable).
-            try:
-                answer.content  # noqa: B018
-            except _SERVICE_FAILURES:
-                answer.close()
-                permit.record_failure()  # a broken body, as without the hook
-                raise
-        _record_status(permit, status)
-        raise
-    except _CALLER_MISTAKES:
-        permit.record_ignored()
-        raise
-    except _SERVICE_FAILURES:
-        permit.record_failure()
-        raise
-    except BaseException:
-        permit.record_ignored()
+        # Raised by a response hook (`raise_for_status()`): the adapter has counted the answer by
+        # its status already, before the hook ran; a streamed one is counted now, by its status.
+        _settle_by_status(error.response)
         raise
     finally:
+        _call_breaker.reset(token)
         _check_in(pooled)
-    _record_status(permit, response.status_code)
+    if response.status_code >= 400:
+        _settle_by_status(response)  # a streamed answer raised as an error: its status decides
     _raise_for_status(response)
     return response
-
-
-def _record_status(permit: Permit, status: int) -> None:
-    # 5xx and the non-standard 600-999 are the service's failures; anything below, an answer.
-    if status >= 500:
-        permit.record_failure()
-    else:
-        permit.record_success()
 
 
 def _raise_for_status(response: requests.Response) -> None:

@@ -1,0 +1,279 @@
+"""The HTTP client integrations against the bare clients, on loopback.
+
+    pip install '.[httpx]' && python benchmarks/http_clients.py [--json results.json] [--quick]
+
+A canned keep-alive HTTP server runs in another process (so that it does not compete with the
+client for this process's GIL). Each case sends sequential GETs, interleaved round-robin with its
+bare counterpart, R rounds; the best round of each is kept. The ratios (guarded / bare
+throughput; 1.0 is parity, the target is >= 0.97) are what to quote: absolute numbers move with
+the machine.
+
+- requests: a ``Session`` with ``CircuitBreakerAdapter`` mounted, and ``protected_get``, against
+  a bare ``Session``.
+- httpx: ``Client(transport=CircuitBreakerTransport(...))`` against a bare ``Client`` over the
+  same ``HTTPTransport`` settings.
+- httpx async: 100 concurrent tasks on one ``AsyncClient`` (100 pooled connections), with
+  ``AsyncCircuitBreakerTransport`` and without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import importlib.metadata
+import json
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import fastbreaker
+import httpx
+import requests
+from fastbreaker.external_service_client import close_sessions, protected_get
+from fastbreaker.httpx_transport import AsyncCircuitBreakerTransport, CircuitBreakerTransport
+from fastbreaker.requests_adapter import CircuitBreakerAdapter
+
+TASKS = 100  # concurrent tasks in the async case (10 in a --quick run)
+
+# A minimal keep-alive HTTP server: a thread per connection answers every request with a canned
+# response and parses nothing, so that the client's own cost (what is compared) dominates.
+_SERVER_SCRIPT = r"""
+import socket, threading
+
+RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\nok"
+
+def serve(conn):
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    buffer = b""
+    with conn:
+        while True:
+            while b"\r\n\r\n" not in buffer:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            _, buffer = buffer.split(b"\r\n\r\n", 1)
+            conn.sendall(RESPONSE)
+
+listener = socket.create_server(("127.0.0.1", 0), backlog=256)
+print(listener.getsockname()[1], flush=True)
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+
+@dataclass
+class Section:
+    title: str
+    unit: str = "req/s"
+    results: Dict[str, float] = field(default_factory=dict)
+
+
+def best_of(
+    cases: Dict[str, Callable[[int], None]], requests_count: int, rounds: int
+) -> Dict[str, float]:
+    """Requests per second of each case: the best of `rounds` interleaved rounds."""
+    best = {name: 0.0 for name in cases}
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for _ in range(rounds):
+            for name, run in cases.items():
+                start = time.perf_counter()
+                run(requests_count)
+                elapsed = time.perf_counter() - start
+                best[name] = max(best[name], requests_count / elapsed)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return best
+
+
+def looped(get: Callable[[str], object], url: str) -> Callable[[int], None]:
+    def run(count: int) -> None:
+        for _ in range(count):
+            get(url)
+
+    return run
+
+
+def requests_section(url: str, requests_count: int, rounds: int) -> Section:
+    bare = requests.Session()
+    guarded = requests.Session()
+    guarded.mount("http://", CircuitBreakerAdapter())
+    cases = {
+        "requests.Session": looped(bare.get, url),
+        "Session + CircuitBreakerAdapter": looped(guarded.get, url),
+        "protected_get": looped(protected_get, url),
+    }
+    for run in cases.values():  # open the pooled connections
+        run(3)
+    try:
+        return Section("requests, sequential GETs", results=best_of(cases, requests_count, rounds))
+    finally:
+        bare.close()
+        guarded.close()
+        close_sessions()
+
+
+def httpx_section(url: str, requests_count: int, rounds: int) -> Section:
+    bare = httpx.Client(transport=httpx.HTTPTransport())
+    guarded = httpx.Client(transport=CircuitBreakerTransport(httpx.HTTPTransport()))
+    cases = {
+        "httpx.Client": looped(bare.get, url),
+        "Client + CircuitBreakerTransport": looped(guarded.get, url),
+    }
+    for run in cases.values():
+        run(3)
+    try:
+        return Section("httpx, sequential GETs", results=best_of(cases, requests_count, rounds))
+    finally:
+        bare.close()
+        guarded.close()
+
+
+def async_section(url: str, tasks: int, per_task: int, rounds: int) -> Section:
+    limits = httpx.Limits(max_connections=tasks, max_keepalive_connections=tasks)
+
+    async def measure() -> Dict[str, float]:
+        bare = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(limits=limits))
+        guarded = httpx.AsyncClient(
+            transport=AsyncCircuitBreakerTransport(httpx.AsyncHTTPTransport(limits=limits))
+        )
+        clients = {"httpx.AsyncClient": bare, "AsyncClient + AsyncCircuitBreakerTransport": guarded}
+
+        async def burst(client: httpx.AsyncClient, count: int) -> None:
+            async def task() -> None:
+                for _ in range(count):
+                    (await client.get(url)).raise_for_status()
+
+            await asyncio.gather(*(task() for _ in range(tasks)))
+
+        best = {name: 0.0 for name in clients}
+        try:
+            for client in clients.values():  # open the pooled connections
+                await burst(client, 1)
+            for _ in range(rounds):
+                for name, client in clients.items():
+                    start = time.perf_counter()
+                    await burst(client, per_task)
+                    elapsed = time.perf_counter() - start
+                    best[name] = max(best[name], tasks * per_task / elapsed)
+        finally:
+            await bare.aclose()
+            await guarded.aclose()
+        return best
+
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        results = asyncio.run(measure())
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Section(f"httpx async, {tasks} concurrent tasks on one client", results=results)
+
+
+def ratios(sections: Dict[str, Section]) -> Dict[str, float]:
+    pairs = [
+        ("requests", "Session + CircuitBreakerAdapter", "requests.Session"),
+        ("requests", "protected_get", "requests.Session"),
+        ("httpx", "Client + CircuitBreakerTransport", "httpx.Client"),
+        ("httpx_async", "AsyncClient + AsyncCircuitBreakerTransport", "httpx.AsyncClient"),
+    ]
+    return {
+        f"{guarded} / {bare}": sections[key].results[guarded] / sections[key].results[bare]
+        for key, guarded, bare in pairs
+    }
+
+
+def machine_info() -> Dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    versions = ", ".join(
+        [f"fastbreaker {fastbreaker.__version__}"]
+        + [
+            f"{name} {importlib.metadata.version(name)}"
+            for name in ("requests", "urllib3", "httpx", "httpcore")
+        ]
+    )
+    return {
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "cpu": cpu,
+        "date": time.strftime("%Y-%m-%d"),
+        "versions": versions,
+    }
+
+
+def render(
+    sections: Dict[str, Section], ratio_table: Dict[str, float], machine: Dict[str, str]
+) -> str:
+    lines = [machine["versions"], f"{machine['python']} on {machine['cpu']}, {machine['date']}", ""]
+    for section in sections.values():
+        lines.append(f"{section.title} ({section.unit})")
+        lines.extend(f"  {name:<46}{value:12,.0f}" for name, value in section.results.items())
+        lines.append("")
+    lines.append("ratios (guarded / bare throughput; target >= 0.97)")
+    lines.extend(f"  {name:<72}{ratio:8.3f}" for name, ratio in ratio_table.items())
+    return "\n".join(lines)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny counts: a smoke run, not a measurement"
+    )
+    args = parser.parse_args(argv)
+    if args.quick:
+        sequential, tasks, per_task, rounds = 10, 10, 1, 1
+    else:
+        sequential, tasks, per_task, rounds = 1_000, TASKS, 10, 7
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER_SCRIPT], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        url = f"http://127.0.0.1:{int(server.stdout.readline())}/data"
+        sections = {
+            "requests": requests_section(url, sequential, rounds),
+            "httpx": httpx_section(url, sequential, rounds),
+            "httpx_async": async_section(url, tasks, per_task, rounds),
+        }
+    finally:
+        server.kill()
+        server.wait()
+    ratio_table = ratios(sections)
+    machine = machine_info()
+    print(render(sections, ratio_table, machine))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump(
+                {
+                    "machine": machine,
+                    "sections": {key: asdict(section) for key, section in sections.items()},
+                    "ratios": ratio_table,
+                    "quick": args.quick,
+                },
+                out,
+                indent=2,
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
