@@ -3,10 +3,12 @@
     pip install '.[httpx]' && python benchmarks/http_clients.py [--json results.json] [--quick]
 
 A canned keep-alive HTTP server runs in another process (so that it does not compete with the
-client for this process's GIL). Each case sends sequential GETs, interleaved round-robin with its
-bare counterpart, R rounds; the best round of each is kept. The ratios (guarded / bare
-throughput; 1.0 is parity, the target is >= 0.97) are what to quote: absolute numbers move with
-the machine.
+client for this process's GIL). Sequential cases send one request of each case in turn, in a
+shuffled order, and report the median request; the async case alternates bursts of the two
+clients and reports the median burst. The ratios (guarded / bare throughput; 1.0 is parity, the
+target is >= 0.97) are what to quote: absolute numbers move with the machine. Measure a release
+build of the core (``pip install .``): ``maturin develop`` builds a debug one, several times
+slower per call.
 
 - requests: a ``Session`` with ``CircuitBreakerAdapter`` mounted, and ``protected_get``, against
   a bare ``Session``.
@@ -24,6 +26,8 @@ import gc
 import importlib.metadata
 import json
 import platform
+import random
+import statistics
 import subprocess
 import sys
 import time
@@ -74,64 +78,59 @@ class Section:
     results: Dict[str, float] = field(default_factory=dict)
 
 
-def best_of(
-    cases: Dict[str, Callable[[int], None]], requests_count: int, rounds: int
+def interleaved(
+    cases: Dict[str, Callable[[str], object]], url: str, count: int
 ) -> Dict[str, float]:
-    """Requests per second of each case: the best of `rounds` interleaved rounds."""
-    best = {name: 0.0 for name in cases}
+    """Requests per second of each case, from its median request: `count` times, one request of
+    each case, in a shuffled order (so that no case is always first after another), each timed
+    alone. A noisy machine moves every case alike; the median shrugs off the outliers."""
+    timings: Dict[str, List[float]] = {name: [] for name in cases}
+    order = list(cases)
+    shuffle = random.Random(0).shuffle
     gc_was_enabled = gc.isenabled()
     gc.disable()
     try:
-        for _ in range(rounds):
-            for name, run in cases.items():
+        for _ in range(count):
+            shuffle(order)
+            for name in order:
+                get = cases[name]
                 start = time.perf_counter()
-                run(requests_count)
-                elapsed = time.perf_counter() - start
-                best[name] = max(best[name], requests_count / elapsed)
+                get(url)
+                timings[name].append(time.perf_counter() - start)
     finally:
         if gc_was_enabled:
             gc.enable()
-    return best
+    return {name: 1 / statistics.median(values) for name, values in timings.items()}
 
 
-def looped(get: Callable[[str], object], url: str) -> Callable[[int], None]:
-    def run(count: int) -> None:
-        for _ in range(count):
-            get(url)
-
-    return run
-
-
-def requests_section(url: str, requests_count: int, rounds: int) -> Section:
+def requests_section(url: str, count: int) -> Section:
     bare = requests.Session()
     guarded = requests.Session()
     guarded.mount("http://", CircuitBreakerAdapter())
-    cases = {
-        "requests.Session": looped(bare.get, url),
-        "Session + CircuitBreakerAdapter": looped(guarded.get, url),
-        "protected_get": looped(protected_get, url),
+    cases: Dict[str, Callable[[str], object]] = {
+        "requests.Session": bare.get,
+        "Session + CircuitBreakerAdapter": guarded.get,
+        "protected_get": protected_get,
     }
-    for run in cases.values():  # open the pooled connections
-        run(3)
     try:
-        return Section("requests, sequential GETs", results=best_of(cases, requests_count, rounds))
+        interleaved(cases, url, 20)  # open the pooled connections, warm up
+        return Section("requests, sequential GETs", results=interleaved(cases, url, count))
     finally:
         bare.close()
         guarded.close()
         close_sessions()
 
 
-def httpx_section(url: str, requests_count: int, rounds: int) -> Section:
+def httpx_section(url: str, count: int) -> Section:
     bare = httpx.Client(transport=httpx.HTTPTransport())
     guarded = httpx.Client(transport=CircuitBreakerTransport(httpx.HTTPTransport()))
-    cases = {
-        "httpx.Client": looped(bare.get, url),
-        "Client + CircuitBreakerTransport": looped(guarded.get, url),
+    cases: Dict[str, Callable[[str], object]] = {
+        "httpx.Client": bare.get,
+        "Client + CircuitBreakerTransport": guarded.get,
     }
-    for run in cases.values():
-        run(3)
     try:
-        return Section("httpx, sequential GETs", results=best_of(cases, requests_count, rounds))
+        interleaved(cases, url, 20)
+        return Section("httpx, sequential GETs", results=interleaved(cases, url, count))
     finally:
         bare.close()
         guarded.close()
@@ -154,20 +153,22 @@ def async_section(url: str, tasks: int, per_task: int, rounds: int) -> Section:
 
             await asyncio.gather(*(task() for _ in range(tasks)))
 
-        best = {name: 0.0 for name in clients}
+        throughputs: Dict[str, List[float]] = {name: [] for name in clients}
+        order = list(clients)
         try:
             for client in clients.values():  # open the pooled connections
                 await burst(client, 1)
             for _ in range(rounds):
-                for name, client in clients.items():
+                order.reverse()  # each goes first in every other round
+                for name in order:
                     start = time.perf_counter()
-                    await burst(client, per_task)
+                    await burst(clients[name], per_task)
                     elapsed = time.perf_counter() - start
-                    best[name] = max(best[name], tasks * per_task / elapsed)
+                    throughputs[name].append(tasks * per_task / elapsed)
         finally:
             await bare.aclose()
             await guarded.aclose()
-        return best
+        return {name: statistics.median(values) for name, values in throughputs.items()}
 
     gc_was_enabled = gc.isenabled()
     gc.disable()
@@ -240,9 +241,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.quick:
-        sequential, tasks, per_task, rounds = 10, 10, 1, 1
+        sequential, tasks, per_task, rounds = 10, 10, 1, 2
     else:
-        sequential, tasks, per_task, rounds = 1_000, TASKS, 10, 7
+        sequential, tasks, per_task, rounds = 3_000, TASKS, 2, 41
     server = subprocess.Popen(
         [sys.executable, "-c", _SERVER_SCRIPT], stdout=subprocess.PIPE, text=True
     )
@@ -250,8 +251,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         assert server.stdout is not None
         url = f"http://127.0.0.1:{int(server.stdout.readline())}/data"
         sections = {
-            "requests": requests_section(url, sequential, rounds),
-            "httpx": httpx_section(url, sequential, rounds),
+            "requests": requests_section(url, sequential),
+            "httpx": httpx_section(url, sequential),
             "httpx_async": async_section(url, tasks, per_task, rounds),
         }
     finally:

@@ -7,7 +7,7 @@ import gc
 import pickle
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterator, List
+from typing import Any, Iterator, List
 
 import pytest
 import requests
@@ -36,7 +36,7 @@ def session() -> Iterator[requests.Session]:
         yield mounted
 
 
-def breaker_of(service, **options: int) -> CircuitBreaker:  # type: ignore[no-untyped-def]
+def breaker_of(service: Any, **options: int) -> CircuitBreaker:
     """The breaker of a service's origin, created first (the adapter finds it in the registry):
     every failure counted, one successful trial closes it, unless `options` say otherwise."""
     settings = {"failure_threshold": HUGE, "recovery_timeout": 10, "success_threshold": 1}
@@ -45,7 +45,7 @@ def breaker_of(service, **options: int) -> CircuitBreaker:  # type: ignore[no-un
     return breaker
 
 
-def half_open(breaker: CircuitBreaker, clock) -> CircuitBreaker:  # type: ignore[no-untyped-def]
+def half_open(breaker: CircuitBreaker, clock: Any) -> CircuitBreaker:
     breaker.open()
     clock.advance(breaker.recovery_timeout)
     assert breaker.state == "half_open"

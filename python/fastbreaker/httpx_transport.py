@@ -20,7 +20,7 @@ slots are taken) raises ``CircuitBreakerError`` at once.
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, Dict, Iterator, Optional, Union, cast
+from typing import AsyncIterator, Iterator, Optional
 
 try:
     import httpx
@@ -75,29 +75,28 @@ class _Guard:
     def answered(
         permit: Permit, request: httpx.Request, response: httpx.Response, asynchronous: bool
     ) -> httpx.Response:
-        """The response to hand back: decided by its status or method, or watched until its body
-        has been read (httpx reads it after the transport returns, even without streaming)."""
-        status = response.status_code
+        """The response, decided by its status or method, or else watched until its body has
+        been read (httpx reads it after the transport returns, even without streaming)."""
+        headers = response.headers
         decided = rules.answer_outcome(
-            request.method, status, response.headers.get("Content-Length")
+            request.method, response.status_code, headers.get("Content-Length")
         )
         if decided is not None:
             rules.record(permit, decided)
             return response
         watch = rules.BodyWatch(permit)
-        stream: Union[_WatchedStream, _WatchedAsyncStream]
         if asynchronous:
-            stream = _WatchedAsyncStream(cast(httpx.AsyncByteStream, response.stream), watch)
+            response.stream = _WatchedAsyncStream(response.stream, watch)  # type: ignore[arg-type]
         else:
-            stream = _WatchedStream(cast(httpx.SyncByteStream, response.stream), watch)
-        return _WatchedResponse(
-            status,
-            headers=response.headers,
-            stream=stream,
-            extensions=response.extensions,
-            request=request,
-            watch=watch,
-        )
+            response.stream = _WatchedStream(response.stream, watch)  # type: ignore[arg-type]
+        if headers.get("Content-Encoding", "identity") != "identity":
+            # httpx decodes above the stream: the success waits for the decoder, which may find
+            # the body incomplete after its last byte. (A subclass of httpx.Response, from a
+            # custom transport, is only watched as far as its stream goes.)
+            if type(response) is httpx.Response:
+                response.__class__ = _DecodedResponse
+                response._watch = watch  # type: ignore[attr-defined]
+        return response
 
 
 def _breakers(
@@ -291,26 +290,14 @@ class _WatchedAsyncStream(httpx.AsyncByteStream):
             self._watch.closed()
 
 
-class _WatchedResponse(httpx.Response):
-    """A response whose body is still to be read. httpx decodes a body (gzip, brotli...) above
-    its stream, after the last byte has arrived: reading through ``iter_bytes`` (and so ``read``,
-    ``text``, ``json()``, ``iter_text``, ``iter_lines``) holds the call's success until decoding
-    has ended, so that a body that cannot be decoded is a failure."""
+class _DecodedResponse(httpx.Response):
+    """A response whose encoded body (gzip, brotli, zstd...) is still to be read: the same object,
+    with two more methods. httpx decodes a body above its stream, after the last byte has arrived:
+    reading through ``iter_bytes`` (and so ``read``, ``text``, ``json()``, ``iter_text``,
+    ``iter_lines``) holds the call's success until decoding has ended, so that a body that cannot
+    be decoded is a failure. (``iter_raw`` does not decode: its end is the body's.)"""
 
-    def __init__(
-        self,
-        status_code: int,
-        *,
-        headers: httpx.Headers,
-        stream: Union[httpx.SyncByteStream, httpx.AsyncByteStream],
-        extensions: Dict[str, Any],
-        request: httpx.Request,
-        watch: rules.BodyWatch,
-    ) -> None:
-        super().__init__(
-            status_code, headers=headers, stream=stream, extensions=extensions, request=request
-        )
-        self._watch = watch
+    _watch: rules.BodyWatch
 
     def iter_bytes(self, chunk_size: Optional[int] = None) -> Iterator[bytes]:
         if hasattr(self, "_content"):
