@@ -7,7 +7,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fastbreaker_core::clock::seconds_from_nanos;
-use fastbreaker_core::{Admission, AnyStore, Breaker, Outcome, Rejection, State, Ticket};
+use fastbreaker_core::{
+    Admission, AnyStore, Breaker, Notice, Outcome, Rejection, Snapshot, State, Store, Ticket,
+    Transition,
+};
 use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
@@ -18,10 +21,12 @@ use crate::inspect::{is_coroutine_function, returned, Returned};
 use crate::listeners::{emit, Listeners};
 use crate::options::{
     require_callable, Arg, BreakerName, ExpectedExceptions, FailureThreshold, HalfOpenMaxCalls,
-    OptionArgs, Options, RecoveryTimeout, SuccessThreshold, Threshold, TrialTimeoutArg,
+    OptionArgs, Options, RecoveryTimeout, StoreChoice, SuccessThreshold, Threshold,
+    TrialTimeoutArg,
 };
 use crate::permit::Permit;
 use crate::python;
+use crate::store::{resolve, PyRedisStore};
 
 /// A circuit breaker. See the Python documentation of `fastbreaker.CircuitBreaker`.
 #[pyclass(frozen, weakref, module = "fastbreaker._core", name = "CircuitBreaker")]
@@ -34,6 +39,8 @@ pub struct PyCircuitBreaker {
     /// `expected_exceptions == (Exception,)`: classification needs no `isinstance` call.
     expects_any_exception: bool,
     listeners: Listeners,
+    /// The shared store the state is kept in; `None`: this process's memory.
+    pub(crate) redis: Option<Py<PyRedisStore>>,
 }
 
 /// Hands the ticket back unless the outcome was recorded: a call that unwinds for any reason
@@ -67,17 +74,59 @@ fn unique_name() -> String {
 }
 
 impl PyCircuitBreaker {
-    pub(crate) fn build(py: Python<'_>, options: &Options, name: Option<String>) -> Self {
+    /// A breaker named `name` (`None`: an auto-generated name, which keeps it in memory).
+    pub(crate) fn build(py: Python<'_>, options: &Options, name: Option<String>) -> PyResult<Self> {
+        let (store, redis) = resolve(py, &options.store, name.as_deref(), options.config)?;
         let name_str = name.unwrap_or_else(unique_name);
-        PyCircuitBreaker {
-            core: Breaker::new(options.config, AnyStore::memory()),
+        Ok(PyCircuitBreaker {
+            core: Breaker::new(options.config, store),
             name: PyString::new(py, &name_str).unbind(),
             name_str,
             recovery_timeout: options.recovery_timeout.clone_ref(py),
             expected: options.expected.clone_ref(py),
             expects_any_exception: options.expects_any_exception,
             listeners: Listeners::default(),
+            redis,
+        })
+    }
+
+    /// Decides whether a call may run, letting other threads run while the store waits on I/O.
+    #[inline]
+    fn acquire_ticket(&self, py: Python<'_>) -> PyResult<Admission> {
+        match guarded(|| Ok(self.core.try_acquire()))? {
+            Some(admission) => Ok(admission),
+            None => Self::wait(py, || self.core.acquire()),
         }
+    }
+
+    /// Reports an outcome, letting other threads run while the store waits on I/O.
+    #[inline]
+    fn record_outcome(
+        &self,
+        py: Python<'_>,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> PyResult<Option<Transition>> {
+        match guarded(|| Ok(self.core.try_record(ticket, outcome)))? {
+            Some(transition) => Ok(transition),
+            None => Self::wait(py, || self.core.record(ticket, outcome)),
+        }
+    }
+
+    pub(crate) fn snapshot(&self, py: Python<'_>) -> PyResult<Snapshot> {
+        match guarded(|| Ok(self.core.try_snapshot()))? {
+            Some(snapshot) => Ok(snapshot),
+            None => Self::wait(py, || self.core.snapshot()),
+        }
+    }
+
+    /// Runs a store operation that may wait on I/O with the interpreter detached.
+    #[cold]
+    fn wait<T: Send>(
+        py: Python<'_>,
+        operation: impl Send + FnOnce() -> Result<T, fastbreaker_core::StoreError>,
+    ) -> PyResult<T> {
+        py.detach(|| guarded(operation))
     }
 
     /// The options this breaker was built with, as an [`Options`] (all taken as given).
@@ -90,21 +139,57 @@ impl PyCircuitBreaker {
             given: Default::default(),
             expected_exceptions_given: false,
             name: Some(self.name_str.clone()),
+            store: match &self.redis {
+                Some(store) => StoreChoice::Redis(store.clone_ref(py)),
+                None => StoreChoice::Memory,
+            },
+            store_given: false,
         }
     }
 
     /// The emit point: every transition of this breaker goes through here, after the core's
     /// lock is released.
+    ///
+    /// It also reports what the store learned since the last call (transitions made by other
+    /// processes of the fleet, the store going away or coming back): the store's own threads
+    /// never run Python, so its news waits for the next call, status or change of this breaker.
     #[inline]
-    pub(crate) fn publish(
-        &self,
-        py: Python<'_>,
-        transition: Option<fastbreaker_core::Transition>,
-    ) -> PyResult<()> {
-        match transition {
-            Some(t) => emit(py, self.name.bind(py), &self.name_str, &self.listeners, &t),
-            None => Ok(()),
+    pub(crate) fn publish(&self, py: Python<'_>, transition: Option<Transition>) -> PyResult<()> {
+        if let Some(t) = transition {
+            emit(
+                py,
+                self.name.bind(py),
+                &self.name_str,
+                &self.listeners,
+                &t,
+                false,
+            )?;
         }
+        if self.core.has_news() {
+            self.report_news(py)?;
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn report_news(&self, py: Python<'_>) -> PyResult<()> {
+        for notice in self.core.take_news() {
+            match notice {
+                Notice::Learned(t) => emit(
+                    py,
+                    self.name.bind(py),
+                    &self.name_str,
+                    &self.listeners,
+                    &t,
+                    true,
+                )?,
+                Notice::StoreUnreachable(message) => {
+                    python::log_message(py, python::WARNING, &message)?
+                }
+                Notice::StoreReachable(message) => python::log_message(py, python::INFO, &message)?,
+            }
+        }
+        Ok(())
     }
 
     pub(crate) fn rejection_error(&self, py: Python<'_>, rejection: Rejection) -> PyErr {
@@ -123,7 +208,7 @@ impl PyCircuitBreaker {
     /// Takes admission for one call, publishing the transition that admitting made (if any).
     #[inline]
     pub(crate) fn admit(&self, py: Python<'_>) -> PyResult<Result<TicketGuard<'_>, Rejection>> {
-        Ok(match guarded(|| self.core.acquire())? {
+        Ok(match self.acquire_ticket(py)? {
             Admission::Admitted(ticket, transition) => {
                 let guard = TicketGuard {
                     core: &self.core,
@@ -132,14 +217,17 @@ impl PyCircuitBreaker {
                 self.publish(py, transition)?;
                 Ok(guard)
             }
-            Admission::Rejected(rejection) => Err(rejection),
+            Admission::Rejected(rejection) => {
+                self.publish(py, None)?;
+                Err(rejection)
+            }
         })
     }
 
     /// Reports the outcome of an admitted call and publishes what it changed.
     #[inline]
     pub(crate) fn settle(&self, py: Python<'_>, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
-        let transition = guarded(|| self.core.record(ticket, outcome))?;
+        let transition = self.record_outcome(py, ticket, outcome)?;
         self.publish(py, transition)
     }
 
@@ -304,6 +392,7 @@ impl PyCircuitBreaker {
         name = None,
         half_open_max_calls = Arg::Missing,
         trial_timeout = Arg::Missing,
+        store = Arg::Missing,
     ))]
     #[allow(clippy::too_many_arguments)] // the documented signature
     fn new(
@@ -315,6 +404,7 @@ impl PyCircuitBreaker {
         name: Option<BreakerName>,
         half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
         trial_timeout: Arg<TrialTimeoutArg>,
+        store: Arg<StoreChoice>,
     ) -> PyResult<Self> {
         let options = Options::new(
             py,
@@ -325,9 +415,10 @@ impl PyCircuitBreaker {
                 expected_exceptions,
                 half_open_max_calls,
                 trial_timeout,
+                store,
             },
         )?;
-        Ok(Self::build(py, &options, name.map(|n| n.0)))
+        Self::build(py, &options, name.map(|n| n.0))
     }
 
     /// A breaker with options checked beforehand (by the decorator, once for all it decorates),
@@ -338,7 +429,7 @@ impl PyCircuitBreaker {
         py: Python<'_>,
         options: &Bound<'_, Options>,
         default_name: Option<BreakerName>,
-    ) -> Self {
+    ) -> PyResult<Self> {
         let options = options.get();
         let name = options.name.clone().or(default_name.map(|n| n.0));
         Self::build(py, options, name)
@@ -440,7 +531,8 @@ impl PyCircuitBreaker {
 
     /// A JSON-serialisable snapshot of the breaker.
     pub(crate) fn get_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
-        let snap = guarded(|| self.core.snapshot())?;
+        let snap = self.snapshot(py)?;
+        self.publish(py, None)?;
         let config = self.core.config();
         let status = PyDict::new(py);
         status.set_item(intern!(py, "name"), self.name.bind(py))?;
@@ -465,40 +557,43 @@ impl PyCircuitBreaker {
             intern!(py, "retry_after"),
             seconds_from_nanos(snap.retry_after),
         )?;
+        let store = self.core.store();
+        status.set_item(intern!(py, "store"), store.describe())?;
+        status.set_item(intern!(py, "store_reachable"), store.is_reachable())?;
         Ok(status)
     }
 
     /// Closes the circuit and zeroes the counts (`last_failure_time` is kept).
     pub(crate) fn reset(&self, py: Python<'_>) -> PyResult<()> {
-        let transition = guarded(|| self.core.reset())?;
+        let transition = Self::wait(py, || self.core.reset())?;
         self.publish(py, transition)
     }
 
     /// Forces the circuit open, restarting the recovery timer.
     fn open(&self, py: Python<'_>) -> PyResult<()> {
-        let transition = guarded(|| self.core.force_open())?;
+        let transition = Self::wait(py, || self.core.force_open())?;
         self.publish(py, transition)
     }
 
     #[getter]
     fn state<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
-        let state = guarded(|| self.core.snapshot())?.state;
+        let state = self.snapshot(py)?.state;
         python::circuit_state(py, state).cloned()
     }
 
     #[getter]
-    fn failure_count(&self) -> PyResult<u32> {
-        Ok(guarded(|| self.core.snapshot())?.failure_count)
+    fn failure_count(&self, py: Python<'_>) -> PyResult<u32> {
+        Ok(self.snapshot(py)?.failure_count)
     }
 
     #[getter]
-    fn success_count(&self) -> PyResult<u32> {
-        Ok(guarded(|| self.core.snapshot())?.success_count)
+    fn success_count(&self, py: Python<'_>) -> PyResult<u32> {
+        Ok(self.snapshot(py)?.success_count)
     }
 
     #[getter]
-    fn last_failure_time(&self) -> PyResult<Option<f64>> {
-        Ok(guarded(|| self.core.snapshot())?.last_failure_time)
+    fn last_failure_time(&self, py: Python<'_>) -> PyResult<Option<f64>> {
+        Ok(self.snapshot(py)?.last_failure_time)
     }
 
     #[getter]
@@ -546,6 +641,9 @@ impl PyCircuitBreaker {
         // so could a listener (a closure over it).
         visit.call(&self.expected)?;
         visit.call(&self.recovery_timeout)?;
+        if let Some(store) = &self.redis {
+            visit.call(store)?;
+        }
         self.listeners.traverse(&visit)
     }
 
@@ -553,8 +651,8 @@ impl PyCircuitBreaker {
         self.listeners.clear();
     }
 
-    pub(crate) fn __repr__(&self) -> PyResult<String> {
-        let snap = guarded(|| self.core.snapshot())?;
+    pub(crate) fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        let snap = self.snapshot(py)?;
         Ok(format!(
             "<CircuitBreaker '{}' state={} failure_count={} success_count={}>",
             self.name_str,

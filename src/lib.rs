@@ -8,6 +8,7 @@
 //! - [`listeners`]: the emit point of transitions (logging, then listeners) and `TransitionEvent`.
 //! - [`errors`]: `CircuitBreakerError`, and the core's errors as Python exceptions.
 //! - [`registry`]: the named-breaker registry functions.
+//! - [`store`]: `RedisStore`, the default store, and the `store=` argument.
 //! - [`testing`]: the process clock's manual mode.
 //! - [`python`]: references to the Python half, looked up once.
 //! - `inspect`: what a callable is and what a call returned, without running user code.
@@ -24,6 +25,7 @@ pub mod permit;
 pub mod protected;
 mod python;
 pub mod registry;
+pub mod store;
 pub mod testing;
 
 use pyo3::exceptions::PyImportError;
@@ -76,6 +78,8 @@ pub mod _core {
         get_all_circuit_breaker_statuses, get_circuit_breaker, get_circuit_breaker_status,
         reset_circuit_breaker,
     };
+    #[pymodule_export]
+    use crate::store::{_after_fork, get_default_store, set_default_store, PyRedisStore};
     #[pymodule_export]
     use crate::testing::{
         _manual_clock_advance, _manual_clock_start, _manual_clock_stop, _monotonic,

@@ -39,6 +39,9 @@ pub struct TransitionEvent {
     /// When it happened, in seconds since the Unix epoch.
     #[pyo3(get)]
     time: f64,
+    /// Whether another process made it (this one learned it through the shared store).
+    #[pyo3(get)]
+    remote: bool,
 }
 
 #[pymethods]
@@ -53,14 +56,15 @@ impl TransitionEvent {
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         Ok(format!(
             "TransitionEvent(name={}, old_state={}, new_state={}, reason='{}', failure_count={}, \
-             success_count={}, time={})",
+             success_count={}, time={}, remote={})",
             self.name.bind(py).repr()?,
             self.old_state.bind(py).repr()?,
             self.new_state.bind(py).repr()?,
             self.reason,
             self.failure_count,
             self.success_count,
-            self.time
+            self.time,
+            if self.remote { "True" } else { "False" }
         ))
     }
 
@@ -147,6 +151,8 @@ impl Listeners {
 }
 
 /// Reports `transition` of the breaker `name`: a log line, then an event to every listener.
+/// `remote`: made by another process and learned through the shared store (logged at INFO: the
+/// process that made it logged it at its level).
 ///
 /// Only a `BaseException` that is not an `Exception` (`KeyboardInterrupt`, `SystemExit`) raised by
 /// logging or a listener is returned; every other error is reported and dropped.
@@ -156,13 +162,22 @@ pub(crate) fn emit(
     name_str: &str,
     listeners: &Listeners,
     transition: &Transition,
+    remote: bool,
 ) -> PyResult<()> {
-    let level = if transition.to == fastbreaker_core::State::Open {
-        python::WARNING
+    if remote {
+        let line = format!(
+            "{} (learned from another process)",
+            transition.describe(name_str)
+        );
+        python::log_message(py, python::INFO, &line)?;
     } else {
-        python::INFO
-    };
-    python::log_message(py, level, &transition.describe(name_str))?;
+        let level = if transition.to == fastbreaker_core::State::Open {
+            python::WARNING
+        } else {
+            python::INFO
+        };
+        python::log_message(py, level, &transition.describe(name_str))?;
+    }
     let listeners = listeners.snapshot(py);
     if listeners.is_empty() {
         return Ok(());
@@ -177,6 +192,7 @@ pub(crate) fn emit(
             failure_count: transition.failure_count,
             success_count: transition.success_count,
             time: transition.time,
+            remote,
         },
     )?;
     for (callback, reported) in listeners {

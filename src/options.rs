@@ -14,6 +14,8 @@ use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
+pub use crate::store::StoreChoice;
+
 /// The name of an argument's type, for error messages.
 pub(crate) fn type_name(value: &Bound<'_, PyAny>) -> String {
     value
@@ -302,6 +304,9 @@ pub struct Options {
     pub expected_exceptions_given: bool,
     /// The name given to the decorator, if any (breakers built elsewhere take theirs directly).
     pub name: Option<String>,
+    /// Where the breaker keeps its state.
+    pub store: StoreChoice,
+    pub store_given: bool,
 }
 
 /// Every option, as given to a constructor.
@@ -313,6 +318,7 @@ pub struct OptionArgs {
     pub expected_exceptions: Arg<ExpectedExceptions>,
     pub half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
     pub trial_timeout: Arg<TrialTimeoutArg>,
+    pub store: Arg<StoreChoice>,
 }
 
 impl OptionArgs {
@@ -324,6 +330,7 @@ impl OptionArgs {
             || self.expected_exceptions.is_given()
             || self.half_open_max_calls.is_given()
             || self.trial_timeout.is_given()
+            || self.store.is_given()
     }
 }
 
@@ -338,6 +345,7 @@ impl Options {
             trial_timeout: args.trial_timeout.is_given(),
         };
         let expected_exceptions_given = args.expected_exceptions.is_given();
+        let store_given = args.store.is_given();
         let recovery_timeout = match args.recovery_timeout {
             Arg::Given(timeout) => timeout,
             Arg::Missing => RecoveryTimeout::default(py)?,
@@ -378,6 +386,8 @@ impl Options {
             given,
             expected_exceptions_given,
             name: None,
+            store: args.store.or(StoreChoice::Default),
+            store_given,
         })
     }
 
@@ -415,6 +425,7 @@ impl Options {
         name = None,
         half_open_max_calls = Arg::Missing,
         trial_timeout = Arg::Missing,
+        store = Arg::Missing,
     ))]
     #[allow(clippy::too_many_arguments)] // the documented options
     fn py_new(
@@ -426,6 +437,7 @@ impl Options {
         name: Option<BreakerName>,
         half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
         trial_timeout: Arg<TrialTimeoutArg>,
+        store: Arg<StoreChoice>,
     ) -> PyResult<Self> {
         let options = Options::new(
             py,
@@ -436,6 +448,7 @@ impl Options {
                 expected_exceptions,
                 half_open_max_calls,
                 trial_timeout,
+                store,
             },
         )?;
         Ok(Options {
@@ -446,6 +459,9 @@ impl Options {
 
     fn __traverse__(&self, visit: pyo3::PyVisit<'_>) -> Result<(), pyo3::PyTraverseError> {
         visit.call(&self.expected)?;
+        if let StoreChoice::Redis(store) = &self.store {
+            visit.call(store)?;
+        }
         visit.call(&self.recovery_timeout)
     }
 }

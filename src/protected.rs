@@ -121,10 +121,11 @@ unsafe extern "C" fn protected_vectorcall(
 /// flag is set the way PyO3 sets type flags: atomically where `tp_flags` is atomic (free-threaded
 /// builds).
 pub fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
-    let options = Options::new(py, Default::default())?;
+    let mut options = Options::new(py, Default::default())?;
+    options.store = crate::options::StoreChoice::Memory;
     let probe_breaker = Py::new(
         py,
-        PyCircuitBreaker::build(py, &options, Some("probe".into())),
+        PyCircuitBreaker::build(py, &options, Some("probe".into()))?,
     )?;
     let probe = Bound::new(
         py,
@@ -263,7 +264,7 @@ impl Protected {
         Ok(format!(
             "<protected {} by {}>",
             self.func.bind(py).repr()?,
-            self.breaker.get().__repr__()?
+            self.breaker.get().__repr__(py)?
         ))
     }
 

@@ -10,7 +10,7 @@ use pyo3::types::PyDict;
 use crate::breaker::PyCircuitBreaker;
 use crate::options::{
     Arg, BreakerName, ExpectedExceptions, FailureThreshold, HalfOpenMaxCalls, OptionArgs, Options,
-    RecoveryTimeout, SuccessThreshold, Threshold, TrialTimeoutArg,
+    RecoveryTimeout, StoreChoice, SuccessThreshold, Threshold, TrialTimeoutArg,
 };
 use crate::python;
 
@@ -39,6 +39,7 @@ fn registered(py: Python<'_>, name: &str) -> Option<Py<PyCircuitBreaker>> {
     expected_exceptions = Arg::Missing,
     half_open_max_calls = Arg::Missing,
     trial_timeout = Arg::Missing,
+    store = Arg::Missing,
 ))]
 #[allow(clippy::too_many_arguments)] // the documented signature
 pub fn get_circuit_breaker(
@@ -50,6 +51,7 @@ pub fn get_circuit_breaker(
     expected_exceptions: Arg<ExpectedExceptions>,
     half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
     trial_timeout: Arg<TrialTimeoutArg>,
+    store: Arg<StoreChoice>,
 ) -> PyResult<Py<PyCircuitBreaker>> {
     let name = registry_name(name)?;
     let args = OptionArgs {
@@ -59,6 +61,7 @@ pub fn get_circuit_breaker(
         expected_exceptions,
         half_open_max_calls,
         trial_timeout,
+        store,
     };
     let any_given = args.any_given();
     if !any_given {
@@ -70,7 +73,10 @@ pub fn get_circuit_breaker(
     let existing = match registered(py, &name) {
         Some(existing) => existing,
         None => {
-            let fresh = Py::new(py, PyCircuitBreaker::build(py, &wanted, Some(name.clone())))?;
+            let fresh = Py::new(
+                py,
+                PyCircuitBreaker::build(py, &wanted, Some(name.clone()))?,
+            )?;
             match REGISTRY.insert_or_get(&name, fresh, |b| b.clone_ref(py)) {
                 Entry::Created(created) => return Ok(created),
                 // Another thread registered the name first: keep its breaker.
@@ -82,7 +88,10 @@ pub fn get_circuit_breaker(
         }
     };
     if any_given {
-        let differences = existing.get().options(py).differences(py, &wanted)?;
+        let mut differences = existing.get().options(py).differences(py, &wanted)?;
+        if let Some(difference) = store_difference(py, existing.get(), &wanted) {
+            differences.push(difference);
+        }
         if !differences.is_empty() {
             let message = format!(
                 "circuit breaker '{name}' already exists; ignoring different options: {}",
@@ -92,6 +101,37 @@ pub fn get_circuit_breaker(
         }
     }
     Ok(existing)
+}
+
+/// `store=WANTED (registered: HAVE)` when `store=` was given and names another store.
+fn store_difference(
+    py: Python<'_>,
+    existing: &PyCircuitBreaker,
+    wanted: &Options,
+) -> Option<String> {
+    if !wanted.store_given {
+        return None;
+    }
+    let want = match &wanted.store {
+        StoreChoice::Memory => None,
+        StoreChoice::Default => crate::store::default_store(py),
+        StoreChoice::Redis(store) => Some(store.clone_ref(py)),
+    };
+    let show = |store: Option<&Py<crate::store::PyRedisStore>>| {
+        store.map_or_else(|| "memory".to_owned(), |s| s.get().store.url().to_owned())
+    };
+    let same = match (&existing.redis, &want) {
+        (None, None) => true,
+        (Some(have), Some(want)) => have.get().store.same(&want.get().store),
+        _ => false,
+    };
+    (!same).then(|| {
+        format!(
+            "store={} (registered: {})",
+            show(want.as_ref()),
+            show(existing.redis.as_ref())
+        )
+    })
 }
 
 /// The status of the breaker registered under `name`, or None.

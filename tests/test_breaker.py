@@ -30,6 +30,8 @@ def test_a_new_breaker_is_closed_with_empty_counts():
         "half_open_max_calls": 1,
         "trial_timeout": 60.0,
         "retry_after": 0.0,
+        "store": "memory",
+        "store_reachable": True,
     }
     assert json.loads(json.dumps(status)) == status
     assert breaker.state is CircuitState.CLOSED

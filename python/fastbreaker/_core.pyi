@@ -6,6 +6,7 @@ from typing import (
     Callable,
     Coroutine,
     Dict,
+    Literal,
     Optional,
     Sequence,
     Tuple,
@@ -25,6 +26,10 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 __version__: str
 __all__ = [
     "Options",
+    "RedisStore",
+    "_after_fork",
+    "get_default_store",
+    "set_default_store",
     "TransitionEvent",
     "_manual_clock_advance",
     "_manual_clock_start",
@@ -62,6 +67,42 @@ class CircuitBreakerError(Exception):
 _ExceptionClasses = Union[Type[Exception], Sequence[Type[Exception]]]
 
 @final
+class RedisStore:
+    """A handle on one Redis server through which breakers share their state with every process
+    that uses the same server, namespace and breaker name."""
+
+    def __new__(
+        cls,
+        url: str,
+        *,
+        namespace: str = "fastbreaker",
+        timeout: float = 0.05,
+        store_unavailable: Literal["local", "closed", "open"] = "local",
+        refresh_interval: float = 5.0,
+        key_ttl: float = 86400.0,
+    ) -> RedisStore: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def timeout(self) -> float: ...
+    @property
+    def store_unavailable(self) -> Literal["local", "closed", "open"]: ...
+    @property
+    def refresh_interval(self) -> float: ...
+    @property
+    def key_ttl(self) -> float: ...
+    @property
+    def reachable(self) -> bool: ...
+
+_StoreArg = Union[RedisStore, Literal["memory"], None]
+
+def set_default_store(store: Union[RedisStore, str, None]) -> None: ...
+def get_default_store() -> Optional[RedisStore]: ...
+def _after_fork() -> None: ...
+
+@final
 class Options:
     """A breaker's options, checked once (the decorator builds one for all it decorates)."""
 
@@ -75,6 +116,7 @@ class Options:
         name: Optional[str] = None,
         half_open_max_calls: int = ...,
         trial_timeout: Optional[float] = ...,
+        store: _StoreArg = ...,
     ) -> Options: ...
 
 @final
@@ -95,6 +137,8 @@ class TransitionEvent:
     def success_count(self) -> int: ...
     @property
     def time(self) -> float: ...
+    @property
+    def remote(self) -> bool: ...
 
 @final
 class CircuitBreaker:
@@ -107,6 +151,7 @@ class CircuitBreaker:
         name: Optional[str] = None,
         half_open_max_calls: int = ...,
         trial_timeout: Optional[float] = ...,
+        store: _StoreArg = ...,
     ) -> CircuitBreaker: ...
     @staticmethod
     def _from_options(options: Options, default_name: Optional[str] = None) -> CircuitBreaker: ...
@@ -174,6 +219,7 @@ def get_circuit_breaker(
     expected_exceptions: _ExceptionClasses = ...,
     half_open_max_calls: int = ...,
     trial_timeout: Optional[float] = ...,
+    store: _StoreArg = ...,
 ) -> CircuitBreaker: ...
 def get_circuit_breaker_status(name: str) -> Optional[CircuitBreakerStatus]: ...
 def reset_circuit_breaker(name: str) -> bool: ...

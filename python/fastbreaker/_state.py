@@ -38,3 +38,7 @@ class CircuitBreakerStatus(TypedDict):
     trial_timeout: Optional[float]
     #: Seconds until an open circuit admits a trial (0.0 otherwise).
     retry_after: float
+    #: Where the state is kept: ``"memory"``, or the Redis URL (without its password).
+    store: str
+    #: Whether the store answered the last time it was asked (always true for memory).
+    store_reachable: bool

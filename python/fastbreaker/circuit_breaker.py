@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 import types
-from typing import Any, Callable, Optional, Sequence, Type, TypeVar, Union, overload
+from typing import Any, Callable, Literal, Optional, Sequence, Type, TypeVar, Union, overload
 
-from ._core import CircuitBreaker, CircuitBreakerError, Options
+from ._core import CircuitBreaker, CircuitBreakerError, Options, RedisStore
 from ._state import CircuitState
 from ._wrapping import default_name
 
@@ -35,6 +35,7 @@ def circuit_breaker(
     name: Optional[str] = None,
     half_open_max_calls: int = ...,
     trial_timeout: Optional[float] = ...,
+    store: Union[RedisStore, Literal["memory"], None] = ...,
 ) -> Callable[[F], F]: ...
 
 
@@ -51,6 +52,8 @@ def circuit_breaker(
     gives every decorated function its own :class:`CircuitBreaker`, named ``name`` or else the
     function's ``module.qualname``, reachable as ``func.circuit_breaker``. The options (those of
     :class:`CircuitBreaker`, with its defaults) are checked here, before anything is decorated.
+    With a shared store (``store=RedisStore(...)``, or a process default store), every process
+    that decorates the same function shares the breaker: the name is what they agree on.
     """
     checked = Options(name=name, **options)
 

@@ -2,7 +2,7 @@
 //! bindings use; which store it is (memory, or one shared by a fleet) they do not need to know.
 
 use crate::config::Config;
-use crate::events::Transition;
+use crate::events::{Notice, Transition};
 use crate::machine::{Admission, Outcome, Snapshot, Ticket};
 use crate::store::{AnyStore, Store, StoreResult};
 
@@ -25,7 +25,35 @@ impl<S: Store> Breaker<S> {
         &self.store
     }
 
-    /// Decides whether a call may run now.
+    /// Decides whether a call may run now without waiting; `None`: ask [`Breaker::acquire`].
+    #[inline]
+    pub fn try_acquire(&self) -> Option<Admission> {
+        self.store.try_acquire(&self.config)
+    }
+
+    /// Reports an outcome without waiting; `None`: report it with [`Breaker::record`].
+    #[inline]
+    pub fn try_record(&self, ticket: Ticket, outcome: Outcome) -> Option<Option<Transition>> {
+        self.store.try_record(&self.config, ticket, outcome)
+    }
+
+    /// The breaker as the next call would find it, without waiting; `None`: ask
+    /// [`Breaker::snapshot`].
+    pub fn try_snapshot(&self) -> Option<Snapshot> {
+        self.store.try_snapshot(&self.config)
+    }
+
+    /// Whether the store has news (see [`Store::take_news`]).
+    #[inline]
+    pub fn has_news(&self) -> bool {
+        self.store.has_news()
+    }
+
+    pub fn take_news(&self) -> Vec<Notice> {
+        self.store.take_news()
+    }
+
+    /// Decides whether a call may run now. May wait on the store's I/O.
     #[inline]
     pub fn acquire(&self) -> StoreResult<Admission> {
         self.store.acquire(&self.config)

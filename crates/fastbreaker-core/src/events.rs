@@ -86,6 +86,19 @@ impl Transition {
     }
 }
 
+/// What a store has to tell the bindings besides the transitions of their own calls: collected
+/// with [`crate::Store::take_news`] on a thread that may report it (the store's own threads never
+/// report anything themselves).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Notice {
+    /// A transition made elsewhere (another process of the fleet), learned from the store.
+    Learned(Transition),
+    /// The store cannot be reached: the breaker goes on without it (the message says how).
+    StoreUnreachable(String),
+    /// The store answers again: the breaker rejoins the shared state.
+    StoreReachable(String),
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,9 +20,12 @@ pub mod store;
 
 pub use breaker::Breaker;
 pub use config::{Config, ConfigError, TrialTimeout};
-pub use events::{Reason, Transition};
+pub use events::{Notice, Reason, Transition};
 pub use machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket};
-pub use store::{AnyStore, MemoryStore, Store, StoreError, StoreResult};
+pub use store::{
+    AnyStore, MemoryStore, RedisBreakerStore, RedisSettings, RedisStore, Store, StoreError,
+    StoreResult, Unavailable,
+};
 
 #[cfg(test)]
 mod tests;

@@ -75,6 +75,9 @@ pub struct Ticket {
     pub(crate) generation: u64,
     /// The trial's id when the ticket holds a HALF_OPEN trial slot.
     pub(crate) trial: Option<u64>,
+    /// Issued by a store shared by a fleet (its generation and trial are the fleet's), rather than
+    /// by a machine in this process.
+    pub(crate) shared: bool,
 }
 
 impl Ticket {
@@ -83,6 +86,7 @@ impl Ticket {
         Ticket {
             generation,
             trial: None,
+            shared: false,
         }
     }
 
@@ -234,6 +238,7 @@ impl Machine {
         Ticket {
             generation: self.generation,
             trial: Some(id),
+            shared: false,
         }
     }
 

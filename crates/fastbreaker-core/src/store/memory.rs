@@ -130,6 +130,25 @@ impl<C: Clock> MemoryStore<C> {
 
 impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
     #[inline]
+    fn try_acquire(&self, config: &Config) -> Option<Admission> {
+        Some(self.admit(config))
+    }
+
+    #[inline]
+    fn try_record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> Option<Option<Transition>> {
+        Some(self.settle(config, ticket, outcome))
+    }
+
+    fn try_snapshot(&self, config: &Config) -> Option<Snapshot> {
+        Some(self.view(config))
+    }
+
+    #[inline]
     fn acquire(&self, config: &Config) -> StoreResult<Admission> {
         Ok(self.admit(config))
     }

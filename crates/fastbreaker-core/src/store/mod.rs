@@ -17,11 +17,13 @@
 mod memory;
 #[cfg(test)]
 pub(crate) mod recording;
+pub mod redis;
 
+pub use self::redis::{RedisBreakerStore, RedisSettings, RedisStore, Unavailable};
 pub use memory::MemoryStore;
 
 use crate::config::Config;
-use crate::events::Transition;
+use crate::events::{Notice, Transition};
 use crate::machine::{Admission, Outcome, Snapshot, Ticket};
 
 /// Why a store could not carry out an operation.
@@ -49,8 +51,27 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Where a breaker's state lives. Every method is called with no lock of the caller's held, and
 /// none of them may call back into the caller.
 pub trait Store: Send + Sync {
-    /// Decides whether a call may run now.
+    /// Decides whether a call may run now, without waiting on anything (no I/O, no lock held for
+    /// longer than a few instructions); `None` when only [`Store::acquire`] can tell. The bindings
+    /// let other threads run while a store may wait, and only then.
+    fn try_acquire(&self, config: &Config) -> Option<Admission> {
+        let _ = config;
+        None
+    }
+
+    /// Decides whether a call may run now. May wait on I/O (within the store's own timeout).
     fn acquire(&self, config: &Config) -> StoreResult<Admission>;
+
+    /// Reports an outcome without waiting on anything; `None` when only [`Store::record`] can.
+    fn try_record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> Option<Option<Transition>> {
+        let _ = (config, ticket, outcome);
+        None
+    }
 
     /// Reports how an admitted call ended; returns the transition it caused.
     fn record(
@@ -65,7 +86,14 @@ pub trait Store: Send + Sync {
     /// outcome makes no transition, so there is nothing to report.
     fn release(&self, config: &Config, ticket: Ticket);
 
-    /// The breaker as the next call would find it. Never changes anything.
+    /// The breaker as the next call would find it, without waiting; `None` when only
+    /// [`Store::snapshot`] can tell.
+    fn try_snapshot(&self, config: &Config) -> Option<Snapshot> {
+        let _ = config;
+        None
+    }
+
+    /// The breaker as the next call would find it. Never changes anything. May wait on I/O.
     fn snapshot(&self, config: &Config) -> StoreResult<Snapshot>;
 
     /// Closes the circuit and zeroes the counts.
@@ -76,13 +104,30 @@ pub trait Store: Send + Sync {
 
     /// What the store is, for statuses: `"memory"`, or where it is.
     fn describe(&self) -> String;
+
+    /// Whether the store answered the last time it was asked (memory always does).
+    fn is_reachable(&self) -> bool {
+        true
+    }
+
+    /// Whether [`Store::take_news`] has something. Cheap: the bindings ask after every call.
+    fn has_news(&self) -> bool {
+        false
+    }
+
+    /// Transitions learned from elsewhere and notices about the store, oldest first.
+    fn take_news(&self) -> Vec<Notice> {
+        Vec::new()
+    }
 }
 
-/// Every store a breaker in the bindings can be given (one variant today; a shared store adds
-/// one). An enum rather than `dyn Store`, so that the in-memory fast path stays inlined.
+/// Every store a breaker in the bindings can be given. An enum rather than `dyn Store`, so that
+/// the in-memory fast path stays inlined.
 #[derive(Debug)]
 pub enum AnyStore {
     Memory(MemoryStore),
+    /// Shared by every process that uses the same Redis, namespace and name.
+    Redis(RedisBreakerStore),
 }
 
 impl AnyStore {
@@ -96,11 +141,31 @@ macro_rules! dispatch {
     ($self:ident, $store:ident => $call:expr) => {
         match $self {
             AnyStore::Memory($store) => $call,
+            AnyStore::Redis($store) => $call,
         }
     };
 }
 
 impl Store for AnyStore {
+    #[inline]
+    fn try_acquire(&self, config: &Config) -> Option<Admission> {
+        dispatch!(self, store => store.try_acquire(config))
+    }
+
+    #[inline]
+    fn try_record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> Option<Option<Transition>> {
+        dispatch!(self, store => store.try_record(config, ticket, outcome))
+    }
+
+    fn try_snapshot(&self, config: &Config) -> Option<Snapshot> {
+        dispatch!(self, store => store.try_snapshot(config))
+    }
+
     #[inline]
     fn acquire(&self, config: &Config) -> StoreResult<Admission> {
         dispatch!(self, store => store.acquire(config))
@@ -134,5 +199,21 @@ impl Store for AnyStore {
 
     fn describe(&self) -> String {
         dispatch!(self, store => store.describe())
+    }
+
+    fn is_reachable(&self) -> bool {
+        dispatch!(self, store => store.is_reachable())
+    }
+
+    #[inline]
+    fn has_news(&self) -> bool {
+        match self {
+            AnyStore::Memory(_) => false,
+            AnyStore::Redis(store) => store.has_news(),
+        }
+    }
+
+    fn take_news(&self) -> Vec<Notice> {
+        dispatch!(self, store => store.take_news())
     }
 }

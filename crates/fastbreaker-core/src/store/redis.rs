@@ -1,0 +1,1483 @@
+//! A store shared by a fleet: a breaker's state in Redis, the same for every process and host that
+//! uses the same server, namespace and name.
+//!
+//! # What goes over the network, and what does not
+//! Every change of the shared state is one Lua script on the server (`scripts/*.lua`, sent with
+//! EVALSHA): the server decides atomically, on its own clock (`TIME`), and publishes the new state
+//! on the namespace's channel. Nothing is ever read and then written from here, and no lock is
+//! held across a protected call.
+//!
+//! Each process keeps the last state it knows in a [`Shared`] per breaker: the same one-word
+//! summary as the in-memory store, plus the local instant until which an OPEN circuit (or a
+//! HALF_OPEN one whose trial slots are all taken) turns calls away. So the hot paths touch no
+//! network: a call to a CLOSED circuit with no failures counted is admitted and its success
+//! recorded from the summary alone, and a rejection by an OPEN circuit reads the summary and a
+//! clock. Failures, trials and the first success after failures go to the server: they change what
+//! the fleet shares.
+//!
+//! A subscriber thread per store and process (a Rust thread: it never runs Python) keeps the
+//! cached states fresh from the channel, re-reads them all every `refresh_interval` as a backstop,
+//! hands back the slots of trials whose permits were dropped, and reconnects (at most once a
+//! second) when the server went away.
+//!
+//! # When the server cannot be reached
+//! No operation waits longer than `timeout` per round trip. The first one that fails marks the
+//! store unreachable: from then on no call touches the network, and each breaker goes on as
+//! [`Unavailable`] says (by default with its own in-process state, exactly as an in-memory
+//! breaker). Only the subscriber thread tries the server again, once a second; when it answers,
+//! every breaker re-reads the shared state and rejoins it. The reachable flag and the one probe a
+//! second are the store's own breaker. Notices about it, and transitions learned from other
+//! processes, are queued for the bindings ([`Store::take_news`]) instead of being reported from the
+//! subscriber thread.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use redis::{Client, Connection, RedisResult, Script, Value};
+
+use super::{MemoryStore, Store, StoreError, StoreResult};
+use crate::clock::{Nanos, NANOS_PER_SECOND};
+use crate::config::{Config, ConfigError};
+use crate::events::{Notice, Reason, Transition};
+use crate::machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket};
+
+/// What a breaker does while its store cannot be reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Unavailable {
+    /// Goes on with its own in-process state, as an in-memory breaker would.
+    #[default]
+    Local,
+    /// Lets every call through, counting nothing.
+    Closed,
+    /// Turns every call away.
+    Open,
+}
+
+impl Unavailable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unavailable::Local => "local",
+            Unavailable::Closed => "closed",
+            Unavailable::Open => "open",
+        }
+    }
+
+    pub fn parse(word: &str) -> Option<Self> {
+        [Unavailable::Local, Unavailable::Closed, Unavailable::Open]
+            .into_iter()
+            .find(|mode| mode.as_str() == word)
+    }
+}
+
+/// How a [`RedisStore`] behaves.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    /// Keys live under `{namespace:name}`; the channel is `namespace:events`.
+    pub namespace: String,
+    /// The longest any call waits on one round trip to the server.
+    pub timeout: Duration,
+    pub unavailable: Unavailable,
+    /// How often the subscriber re-reads every breaker's state (a backstop for lost messages).
+    pub refresh_interval: Duration,
+    /// How long keys outlive their last write (at least the recovery and trial timeouts).
+    pub key_ttl: Duration,
+}
+
+impl Default for RedisSettings {
+    fn default() -> Self {
+        RedisSettings {
+            namespace: "fastbreaker".to_owned(),
+            timeout: Duration::from_millis(50),
+            unavailable: Unavailable::Local,
+            refresh_interval: Duration::from_secs(5),
+            key_ttl: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// How often an unreachable server is tried again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How long the subscriber waits for a message before it looks at its other chores.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// Connections kept for reuse; more may be open at once while more threads need one.
+const POOL_SIZE: usize = 8;
+
+/// The local monotonic clock the cached deadlines are on (never the manual test clock: the
+/// server's clock decides for a shared breaker).
+fn mono() -> Nanos {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+fn micros(nanos: Nanos) -> u64 {
+    nanos.div_ceil(1_000)
+}
+
+struct Scripts {
+    acquire: Script,
+    record: Script,
+    manual: Script,
+    read: Script,
+}
+
+fn scripts() -> &'static Scripts {
+    static SCRIPTS: OnceLock<Scripts> = OnceLock::new();
+    SCRIPTS.get_or_init(|| {
+        let common = include_str!("scripts/common.lua");
+        let script = |body: &str| Script::new(&format!("{common}\n{body}"));
+        Scripts {
+            acquire: script(include_str!("scripts/acquire.lua")),
+            record: script(include_str!("scripts/record.lua")),
+            manual: script(include_str!("scripts/manual.lua")),
+            read: script(include_str!("scripts/read.lua")),
+        }
+    })
+}
+
+/// The URL with its password (and query) removed, for statuses and logs.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = match rest.find('/') {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    let path = path.split(['?', '#']).next().unwrap_or("");
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split(':').next() {
+            Some(user) if !user.is_empty() => format!("{user}@{host}"),
+            _ => host.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    format!("{scheme}://{authority}{path}")
+}
+
+/// A process-unique id for the messages this process causes, new after a fork.
+fn new_origin() -> String {
+    let hash = RandomState::new().hash_one((std::process::id(), mono()));
+    format!("{:016x}", hash)
+}
+
+/// The one-word summary of a cached state (what the hot path reads).
+struct Summary;
+
+impl Summary {
+    const STATE_BITS: u64 = 0b11;
+    const CLOSED: u64 = 0;
+    const OPEN: u64 = 1;
+    const HALF_OPEN: u64 = 2;
+    /// Nothing known (first use, a fork, or the server unreachable): ask the slow path.
+    const UNKNOWN: u64 = 3;
+    const FAILURES: u64 = 0b100;
+    /// The bindings have news to collect (transitions learned from elsewhere, store notices).
+    const NEWS: u64 = 0b1000;
+    const GENERATION_SHIFT: u32 = 4;
+    const GENERATION_MASK: u64 = u64::MAX >> Self::GENERATION_SHIFT;
+
+    fn of(state: State, generation: u64, failures: u32) -> u64 {
+        let bits = match state {
+            State::Closed => Self::CLOSED,
+            State::Open => Self::OPEN,
+            State::HalfOpen => Self::HALF_OPEN,
+        };
+        let failures = if failures > 0 { Self::FAILURES } else { 0 };
+        ((generation & Self::GENERATION_MASK) << Self::GENERATION_SHIFT) | failures | bits
+    }
+
+    fn quiet_closed(generation: u64) -> u64 {
+        (generation & Self::GENERATION_MASK) << Self::GENERATION_SHIFT
+    }
+}
+
+/// The shared state as the server last told it.
+#[derive(Clone, Debug, PartialEq)]
+struct Update {
+    incarnation: String,
+    seq: u64,
+    generation: u64,
+    state: State,
+    failure_count: u32,
+    success_count: u32,
+    last_failure_time: Option<f64>,
+    /// How long the circuit stays OPEN from now (zero otherwise).
+    open_remaining: Nanos,
+    trials_in_flight: u32,
+}
+
+/// What a script answered: the state after it, and what it decided.
+#[derive(Debug)]
+struct Reply {
+    update: Update,
+    admitted: bool,
+    trial: Option<u64>,
+    /// For a rejection: how long until a call could be admitted (`None`: until a trial ends).
+    remaining: Option<Nanos>,
+    transition: Option<Transition>,
+}
+
+fn state_of(code: i64) -> Result<State, String> {
+    match code {
+        0 => Ok(State::Closed),
+        1 => Ok(State::Open),
+        2 => Ok(State::HalfOpen),
+        other => Err(format!("unknown state {other}")),
+    }
+}
+
+fn reason_of(word: &str) -> Result<Reason, String> {
+    Reason::ALL
+        .into_iter()
+        .find(|reason| reason.as_str() == word)
+        .ok_or_else(|| format!("unknown reason {word:?}"))
+}
+
+fn count(value: i64) -> u32 {
+    u32::try_from(value.max(0)).unwrap_or(u32::MAX)
+}
+
+fn last_failure(micros: i64) -> Option<f64> {
+    (micros >= 0).then(|| micros as f64 / 1e6)
+}
+
+fn nanos_from_micros(micros: i64) -> Nanos {
+    u64::try_from(micros.max(0))
+        .unwrap_or(0)
+        .saturating_mul(1_000)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn transition_of(
+    from: i64,
+    to: i64,
+    reason: &str,
+    failures_before: i64,
+    successes_before: i64,
+    time_micros: i64,
+    after: &Update,
+) -> Result<Option<Transition>, String> {
+    if from < 0 {
+        return Ok(None);
+    }
+    Ok(Some(Transition {
+        from: state_of(from)?,
+        to: state_of(to)?,
+        reason: reason_of(reason)?,
+        failure_count: after.failure_count,
+        success_count: after.success_count,
+        failures_before: count(failures_before),
+        successes_before: count(successes_before),
+        time: time_micros as f64 / 1e6,
+    }))
+}
+
+fn parse_reply(value: Value) -> Result<Reply, String> {
+    let Value::Array(items) = value else {
+        return Err(format!("expected an array, got {value:?}"));
+    };
+    if items.len() != 18 {
+        return Err(format!("expected 18 items, got {}", items.len()));
+    }
+    let int = |i: usize| -> Result<i64, String> {
+        match &items[i] {
+            Value::Int(n) => Ok(*n),
+            Value::BulkString(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .ok_or_else(|| format!("item {i} is not a number")),
+            other => Err(format!("item {i} is not a number: {other:?}")),
+        }
+    };
+    let text = |i: usize| -> Result<String, String> {
+        match &items[i] {
+            Value::BulkString(b) => Ok(String::from_utf8_lossy(b).into_owned()),
+            Value::SimpleString(s) => Ok(s.clone()),
+            Value::Int(n) => Ok(n.to_string()),
+            other => Err(format!("item {i} is not a string: {other:?}")),
+        }
+    };
+    let update = Update {
+        incarnation: text(0)?,
+        seq: int(1)?.max(0) as u64,
+        generation: int(2)?.max(0) as u64,
+        state: state_of(int(3)?)?,
+        failure_count: count(int(4)?),
+        success_count: count(int(5)?),
+        last_failure_time: last_failure(int(6)?),
+        open_remaining: nanos_from_micros(int(7)?),
+        trials_in_flight: count(int(8)?),
+    };
+    let remaining = int(11)?;
+    let transition = transition_of(
+        int(12)?,
+        int(13)?,
+        &text(14)?,
+        int(15)?,
+        int(16)?,
+        int(17)?,
+        &update,
+    )?;
+    let trial = int(10)?;
+    Ok(Reply {
+        admitted: int(9)? == 1,
+        trial: (trial >= 0).then_some(trial as u64),
+        remaining: (remaining >= 0).then(|| nanos_from_micros(remaining)),
+        transition,
+        update,
+    })
+}
+
+/// A message from the channel: who caused it, the state after it, the transition it made.
+#[derive(Debug)]
+struct Message {
+    origin: String,
+    name: String,
+    update: Update,
+    transition: Option<Transition>,
+}
+
+fn parse_message(payload: &str) -> Result<Message, String> {
+    // origin inc seq gen st fc sc lf remaining from to reason fb sb time name (the name may hold
+    // spaces: it is last)
+    let fields: Vec<&str> = payload.splitn(16, ' ').collect();
+    if fields.len() != 16 {
+        return Err(format!("expected 16 fields, got {}", fields.len()));
+    }
+    let int = |i: usize| -> Result<i64, String> {
+        fields[i]
+            .parse::<f64>()
+            .map(|f| f as i64)
+            .map_err(|_| format!("field {i} is not a number: {:?}", fields[i]))
+    };
+    let update = Update {
+        incarnation: fields[1].to_owned(),
+        seq: int(2)?.max(0) as u64,
+        generation: int(3)?.max(0) as u64,
+        state: state_of(int(4)?)?,
+        failure_count: count(int(5)?),
+        success_count: count(int(6)?),
+        last_failure_time: last_failure(int(7)?),
+        open_remaining: nanos_from_micros(int(8)?),
+        trials_in_flight: 0,
+    };
+    let transition = transition_of(
+        int(9)?,
+        int(10)?,
+        fields[11],
+        int(12)?,
+        int(13)?,
+        int(14)?,
+        &update,
+    )?;
+    Ok(Message {
+        origin: fields[0].to_owned(),
+        name: fields[15].to_owned(),
+        update,
+        transition,
+    })
+}
+
+/// What this process knows of one breaker's shared state.
+#[derive(Debug, Default)]
+struct Cache {
+    /// The last state adopted; `None` until the server has been heard from.
+    known: Option<Update>,
+    /// The latest seq whose transition has been reported here (own or learned).
+    reported_seq: u64,
+}
+
+/// One breaker of a [`RedisStore`], in this process.
+#[derive(Debug)]
+struct Shared {
+    name: String,
+    key: String,
+    trials_key: String,
+    config: Config,
+    /// [`Summary`] of `cache`, written under its lock.
+    summary: AtomicU64,
+    /// Local instant until which the cached OPEN (or full HALF_OPEN) state turns calls away.
+    deadline: AtomicU64,
+    cache: Mutex<Cache>,
+    /// The breaker's own state while the server cannot be reached.
+    local: MemoryStore,
+    news: Mutex<Vec<Notice>>,
+    /// Tickets dropped without an outcome, to hand back to the server (never from a `Drop`).
+    released: Mutex<Vec<Ticket>>,
+}
+
+impl Shared {
+    /// Adopts `update` if it is not older than what is known; sets the deadline the way the
+    /// operation that brought it says (`half_open_full`: a rejection for want of a slot, and how
+    /// long until one frees). Returns whether it was adopted.
+    fn adopt(
+        &self,
+        update: &Update,
+        half_open_full: Option<Option<Nanos>>,
+        backstop: Nanos,
+    ) -> bool {
+        let mut cache = self.cache.lock();
+        if let Some(known) = &cache.known {
+            if known.incarnation == update.incarnation && update.seq < known.seq {
+                return false;
+            }
+        }
+        let now = mono();
+        let deadline = match update.state {
+            State::Closed => 0,
+            State::Open => now.saturating_add(update.open_remaining),
+            State::HalfOpen => match half_open_full {
+                Some(Some(left)) => now.saturating_add(left.max(1)),
+                Some(None) => now.saturating_add(backstop),
+                None => 0,
+            },
+        };
+        self.deadline.store(deadline, Ordering::Relaxed);
+        let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
+        let summary = Summary::of(update.state, update.generation, update.failure_count);
+        self.summary.store(summary | news, Ordering::Release);
+        cache.known = Some(update.clone());
+        true
+    }
+
+    /// Forgets the cached state: every call takes the slow path until the server is heard from.
+    fn forget(&self) {
+        let mut cache = self.cache.lock();
+        cache.known = None;
+        let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
+        self.summary
+            .store(Summary::UNKNOWN | news, Ordering::Release);
+    }
+
+    fn push_news(&self, notice: Notice) {
+        self.news.lock().push(notice);
+        let _cache = self.cache.lock(); // the summary is only written under this lock
+        self.summary.fetch_or(Summary::NEWS, Ordering::Release);
+    }
+
+    fn flag_news(&self) {
+        let _cache = self.cache.lock();
+        self.summary.fetch_or(Summary::NEWS, Ordering::Release);
+    }
+
+    /// A transition learned from the channel: reported once, unless this process made it.
+    fn learn(&self, origin: &str, own_origin: &str, seq: u64, transition: Option<Transition>) {
+        let Some(transition) = transition else { return };
+        let report = {
+            let mut cache = self.cache.lock();
+            let fresh = seq > cache.reported_seq;
+            if fresh {
+                cache.reported_seq = seq;
+            }
+            fresh && origin != own_origin
+        };
+        if report {
+            self.push_news(Notice::Learned(transition));
+        }
+    }
+
+    fn own_transition(&self, seq: u64) {
+        let mut cache = self.cache.lock();
+        cache.reported_seq = cache.reported_seq.max(seq);
+    }
+}
+
+/// Every store of the process, for [`after_fork_all`].
+static STORES: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+
+/// In a child process after `fork()`: every store forgets the parent's connections, subscriber
+/// thread and cached states (each would notice on its next slow operation; this makes it sure).
+pub fn after_fork_all() {
+    // A lock held by another thread of the parent at the fork is never released in the child.
+    let Some(stores) = STORES.try_lock() else {
+        return;
+    };
+    let live: Vec<Arc<Inner>> = stores.iter().filter_map(Weak::upgrade).collect();
+    drop(stores);
+    for inner in live {
+        inner.after_fork();
+    }
+}
+
+/// A handle on one Redis server: cheap to clone, shared by every breaker that uses it.
+#[derive(Clone, Debug)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    client: Client,
+    url: String,
+    settings: RedisSettings,
+    channel: String,
+    origin: Mutex<Arc<str>>,
+    incarnations: AtomicU64,
+    pool: Mutex<Vec<Connection>>,
+    /// The process the connections and the subscriber thread belong to.
+    pid: AtomicU32,
+    subscriber_running: AtomicBool,
+    reachable: AtomicBool,
+    /// Whether a WARNING about the store has been queued since it was last reachable.
+    warned: AtomicBool,
+    breakers: Mutex<HashMap<String, Vec<Weak<Shared>>>>,
+    /// Store-wide notices, collected by whichever breaker reports news first.
+    notices: Mutex<Vec<Notice>>,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.url)
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// A handle on the server at `url` (`redis://`, `rediss://` or `unix://`). Checks the URL and
+    /// the settings; connects only when a breaker first needs the server.
+    pub fn new(url: &str, settings: RedisSettings) -> Result<Self, ConfigError> {
+        let error = |argument, message: String| ConfigError { argument, message };
+        let scheme = url.split_once("://").map(|(scheme, _)| scheme);
+        if !matches!(scheme, Some("redis" | "rediss" | "unix" | "redis+unix")) {
+            return Err(error(
+                "url",
+                format!(
+                    "url must be a redis://, rediss:// or unix:// URL, got {:?}",
+                    redact(url)
+                ),
+            ));
+        }
+        let client = Client::open(url).map_err(|e| {
+            error(
+                "url",
+                format!("url {:?} is not a valid Redis URL: {e}", redact(url)),
+            )
+        })?;
+        if settings.namespace.is_empty() {
+            return Err(error("namespace", "namespace must not be empty".to_owned()));
+        }
+        if settings.namespace.contains(['{', '}', ' ']) {
+            return Err(error(
+                "namespace",
+                format!(
+                    "namespace must not contain braces or spaces, got {:?}",
+                    settings.namespace
+                ),
+            ));
+        }
+        if settings.timeout.is_zero() {
+            return Err(error(
+                "timeout",
+                "timeout must be greater than 0".to_owned(),
+            ));
+        }
+        if settings.refresh_interval.is_zero() {
+            return Err(error(
+                "refresh_interval",
+                "refresh_interval must be greater than 0".to_owned(),
+            ));
+        }
+        if settings.key_ttl < Duration::from_secs(1) {
+            return Err(error(
+                "key_ttl",
+                "key_ttl must be at least 1 second".to_owned(),
+            ));
+        }
+        let store = RedisStore {
+            inner: Arc::new(Inner {
+                client,
+                url: redact(url),
+                channel: format!("{}:events", settings.namespace),
+                settings,
+                origin: Mutex::new(new_origin().into()),
+                incarnations: AtomicU64::new(0),
+                pool: Mutex::new(Vec::new()),
+                pid: AtomicU32::new(std::process::id()),
+                subscriber_running: AtomicBool::new(false),
+                reachable: AtomicBool::new(true),
+                warned: AtomicBool::new(false),
+                breakers: Mutex::new(HashMap::new()),
+                notices: Mutex::new(Vec::new()),
+            }),
+        };
+        let mut stores = STORES.lock();
+        stores.retain(|weak| weak.strong_count() > 0);
+        stores.push(Arc::downgrade(&store.inner));
+        Ok(store)
+    }
+
+    /// The URL without its password.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    pub fn settings(&self) -> &RedisSettings {
+        &self.inner.settings
+    }
+
+    /// Whether the server answered the last time it was asked.
+    pub fn is_reachable(&self) -> bool {
+        self.inner.reachable.load(Ordering::Acquire)
+    }
+
+    /// Whether two handles are the same store.
+    pub fn same(&self, other: &RedisStore) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// The store of the breaker `name`, with the settings `config`.
+    pub fn breaker(&self, name: &str, config: Config) -> RedisBreakerStore {
+        let namespace = &self.inner.settings.namespace;
+        let key = format!("{{{namespace}:{name}}}");
+        let shared = Arc::new(Shared {
+            name: name.to_owned(),
+            trials_key: format!("{key}:trials"),
+            key,
+            config,
+            summary: AtomicU64::new(Summary::UNKNOWN),
+            deadline: AtomicU64::new(0),
+            cache: Mutex::new(Cache::default()),
+            local: MemoryStore::default(),
+            news: Mutex::new(Vec::new()),
+            released: Mutex::new(Vec::new()),
+        });
+        {
+            let mut breakers = self.inner.breakers.lock();
+            let list = breakers.entry(name.to_owned()).or_default();
+            list.retain(|weak| weak.strong_count() > 0);
+            list.push(Arc::downgrade(&shared));
+        }
+        if !self.is_reachable() {
+            shared.flag_news(); // the warning, if not collected yet, reaches this one too
+        }
+        self.inner.ensure_subscriber();
+        RedisBreakerStore {
+            store: self.clone(),
+            shared,
+        }
+    }
+
+    /// After `fork()`, in the child: the connections and the subscriber thread were the
+    /// parent's. Forgets them (and every cached state), so that the next use starts afresh.
+    pub fn after_fork(&self) {
+        self.inner.after_fork();
+    }
+}
+
+impl Inner {
+    fn origin(&self) -> Arc<str> {
+        self.origin.lock().clone()
+    }
+
+    fn after_fork(&self) {
+        let pid = std::process::id();
+        if self.pid.swap(pid, Ordering::AcqRel) == pid {
+            return;
+        }
+        // The sockets are shared with the parent: leave them to it. Closing our copies would not
+        // disturb it, but a connection dropped mid-reply might; forgetting them is safe.
+        for connection in std::mem::take(&mut *self.pool.lock()) {
+            std::mem::forget(connection);
+        }
+        *self.origin.lock() = new_origin().into();
+        self.subscriber_running.store(false, Ordering::Release);
+        for shared in self.live_breakers() {
+            shared.forget();
+        }
+    }
+
+    fn check_fork(&self) {
+        if self.pid.load(Ordering::Acquire) != std::process::id() {
+            self.after_fork();
+        }
+    }
+
+    fn live_breakers(&self) -> Vec<Arc<Shared>> {
+        let breakers = self.breakers.lock();
+        breakers
+            .values()
+            .flat_map(|list| list.iter().filter_map(Weak::upgrade))
+            .collect()
+    }
+
+    fn connect(&self, deadline: Instant) -> RedisResult<Connection> {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out").into());
+        }
+        self.client.get_connection_with_timeout(left)
+    }
+
+    /// Runs `work` on a pooled connection, within `timeout`.
+    fn run<T>(&self, work: impl FnOnce(&mut Connection) -> RedisResult<T>) -> StoreResult<T> {
+        self.check_fork();
+        let deadline = Instant::now() + self.settings.timeout;
+        let pooled = self.pool.lock().pop();
+        let result = (|| {
+            let mut connection = match pooled {
+                Some(connection) => connection,
+                None => self.connect(deadline)?,
+            };
+            let left = deadline
+                .saturating_duration_since(Instant::now())
+                .max(Duration::from_millis(1));
+            connection.set_read_timeout(Some(left))?;
+            connection.set_write_timeout(Some(left))?;
+            let value = work(&mut connection)?;
+            Ok((connection, value))
+        })();
+        match result {
+            Ok((connection, value)) => {
+                let mut pool = self.pool.lock();
+                if pool.len() < POOL_SIZE {
+                    pool.push(connection);
+                }
+                Ok(value)
+            }
+            Err(error) => Err(StoreError::Unavailable(describe_error(&error))),
+        }
+    }
+
+    /// Runs one script for `shared`, with the common arguments and `extra`.
+    fn script(
+        &self,
+        script: &Script,
+        shared: &Shared,
+        config: &Config,
+        extra: &[String],
+    ) -> StoreResult<Reply> {
+        let ttl = self.key_ttl(config);
+        let incarnation = format!(
+            "{}.{}",
+            self.origin(),
+            self.incarnations.fetch_add(1, Ordering::Relaxed)
+        );
+        let value: Value = self.run(|connection| {
+            let mut invocation = script.prepare_invoke();
+            invocation
+                .key(&shared.key)
+                .key(&shared.trials_key)
+                .arg(&self.channel)
+                .arg(&shared.name)
+                .arg(ttl)
+                .arg(&incarnation)
+                .arg(&*self.origin())
+                .arg(micros(config.recovery_timeout))
+                .arg(config.trial_timeout.map_or(0, micros))
+                .arg(config.half_open_max_calls)
+                .arg(config.failure_threshold)
+                .arg(config.success_threshold);
+            for arg in extra {
+                invocation.arg(arg);
+            }
+            invocation.invoke(connection)
+        })?;
+        parse_reply(value).map_err(StoreError::Protocol)
+    }
+
+    /// Seconds the keys of a breaker with `config` are kept: never less than it may need them.
+    fn key_ttl(&self, config: &Config) -> u64 {
+        let needed = config
+            .recovery_timeout
+            .saturating_add(config.trial_timeout.unwrap_or(0))
+            .div_ceil(NANOS_PER_SECOND)
+            .saturating_add(60);
+        self.settings.key_ttl.as_secs().max(needed)
+    }
+
+    fn mark_unreachable(self: &Arc<Self>, error: &StoreError) {
+        if self.reachable.swap(false, Ordering::AcqRel) {
+            for shared in self.live_breakers() {
+                shared.forget();
+            }
+        }
+        if !self.warned.swap(true, Ordering::AcqRel) {
+            let mode = self.settings.unavailable;
+            let what = match mode {
+                Unavailable::Local => "each process goes on with its own in-process state",
+                Unavailable::Closed => "calls go through unprotected",
+                Unavailable::Open => "calls are turned away",
+            };
+            self.notify(Notice::StoreUnreachable(format!(
+                "cannot reach the circuit breaker store {} ({}); {what} \
+                 (store_unavailable={:?}) until it answers again, tried once a second",
+                self.url,
+                detail(error),
+                mode.as_str()
+            )));
+        }
+        self.ensure_subscriber();
+    }
+
+    fn mark_reachable(&self) {
+        self.reachable.store(true, Ordering::Release);
+        if self.warned.swap(false, Ordering::AcqRel) {
+            self.notify(Notice::StoreReachable(format!(
+                "the circuit breaker store {} answers again; breakers rejoin the shared state",
+                self.url
+            )));
+        }
+    }
+
+    fn notify(&self, notice: Notice) {
+        self.notices.lock().push(notice);
+        for shared in self.live_breakers() {
+            shared.flag_news();
+        }
+    }
+
+    fn ensure_subscriber(self: &Arc<Self>) {
+        self.check_fork();
+        if self.subscriber_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(self);
+        let pid = std::process::id();
+        let spawned = std::thread::Builder::new()
+            .name("fastbreaker-redis".to_owned())
+            .spawn(move || subscribe(&weak, pid));
+        if spawned.is_err() {
+            self.subscriber_running.store(false, Ordering::Release);
+        }
+    }
+
+    /// Re-reads every breaker's state (and loads the scripts, so that calls find them).
+    fn resync(&self) -> StoreResult<()> {
+        self.run(|connection| {
+            for script in [
+                &scripts().acquire,
+                &scripts().record,
+                &scripts().manual,
+                &scripts().read,
+            ] {
+                script.prepare_invoke().load(connection)?;
+            }
+            Ok(())
+        })?;
+        for shared in self.live_breakers() {
+            let reply = self.script(&scripts().read, &shared, &shared.config, &[])?;
+            shared.adopt(
+                &reply.update,
+                None,
+                self.settings.refresh_interval.as_nanos() as u64,
+            );
+        }
+        Ok(())
+    }
+
+    /// Hands back to the server the trial slots of tickets dropped without an outcome.
+    fn hand_back(&self, shared: &Shared) -> StoreResult<()> {
+        loop {
+            let Some(ticket) = shared.released.lock().pop() else {
+                return Ok(());
+            };
+            let result = self.record_remote(shared, &shared.config, ticket, Outcome::Ignored);
+            if let Err(error) = result {
+                shared.released.lock().push(ticket);
+                return Err(error);
+            }
+        }
+    }
+
+    fn record_remote(
+        &self,
+        shared: &Shared,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> StoreResult<Option<Transition>> {
+        let outcome = match outcome {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Ignored => "ignored",
+        };
+        let trial = ticket.trial.map_or(-1, |id| id as i64);
+        let reply = self.script(
+            &scripts().record,
+            shared,
+            config,
+            &[
+                ticket.generation.to_string(),
+                trial.to_string(),
+                outcome.to_owned(),
+            ],
+        )?;
+        Ok(self.settle_reply(shared, &reply, None))
+    }
+
+    /// Adopts a script's reply; returns the transition it made (reported by the caller).
+    fn settle_reply(
+        &self,
+        shared: &Shared,
+        reply: &Reply,
+        half_open_full: Option<Option<Nanos>>,
+    ) -> Option<Transition> {
+        let backstop = self.settings.refresh_interval.as_nanos() as u64;
+        shared.adopt(&reply.update, half_open_full, backstop);
+        if reply.transition.is_some() {
+            shared.own_transition(reply.update.seq);
+        }
+        reply.transition
+    }
+}
+
+fn describe_error(error: &redis::RedisError) -> String {
+    if error.is_timeout() {
+        "no answer in time".to_owned()
+    } else if error.is_connection_refusal() {
+        format!("connection refused: {error}")
+    } else {
+        error.to_string()
+    }
+}
+
+fn detail(error: &StoreError) -> &str {
+    match error {
+        StoreError::Unavailable(detail) | StoreError::Protocol(detail) => detail,
+    }
+}
+
+/// The subscriber thread: follows the channel, re-reads every breaker now and then, hands back
+/// released trial slots, and reconnects once a second while the server is away. Never runs Python.
+fn subscribe(store: &Weak<Inner>, pid: u32) {
+    loop {
+        let Some(inner) = store.upgrade() else { return };
+        if std::process::id() != pid || inner.pid.load(Ordering::Acquire) != pid {
+            return; // a forked child's copy: the child starts its own
+        }
+        let error = match follow(&inner, store, pid) {
+            Ok(()) => return,
+            Err(error) => error,
+        };
+        inner.mark_unreachable(&error);
+        drop(inner);
+        std::thread::sleep(RETRY_INTERVAL);
+    }
+}
+
+/// One connection's life: subscribe, resync, then follow messages until it breaks. `Ok` when the
+/// store is gone (nothing left to do).
+fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> {
+    let unavailable = |e: redis::RedisError| StoreError::Unavailable(describe_error(&e));
+    let deadline = Instant::now() + inner.settings.timeout;
+    let mut connection = inner.connect(deadline).map_err(unavailable)?;
+    connection
+        .set_write_timeout(Some(inner.settings.timeout))
+        .map_err(unavailable)?;
+    let mut pubsub = connection.as_pubsub();
+    pubsub
+        .set_read_timeout(Some(inner.settings.timeout))
+        .map_err(unavailable)?;
+    pubsub.subscribe(&inner.channel).map_err(unavailable)?;
+    pubsub
+        .set_read_timeout(Some(POLL_INTERVAL))
+        .map_err(unavailable)?;
+    inner.resync()?;
+    inner.mark_reachable();
+    let refresh = inner.settings.refresh_interval;
+    let mut last_resync = Instant::now();
+    let mut last_probe = Instant::now();
+    loop {
+        if store.strong_count() <= 1 || inner.pid.load(Ordering::Acquire) != pid {
+            // Only this thread holds the store (or the process forked): done.
+            return Ok(());
+        }
+        match pubsub.get_message() {
+            Ok(message) => {
+                if let Ok(payload) = message.get_payload::<String>() {
+                    apply(inner, &payload);
+                }
+                continue;
+            }
+            Err(error) if error.is_timeout() => {}
+            Err(error) => return Err(unavailable(error)),
+        }
+        let now = Instant::now();
+        let reachable = inner.reachable.load(Ordering::Acquire);
+        if !reachable && now.duration_since(last_probe) >= RETRY_INTERVAL {
+            // A call found the server unreachable while this connection was quiet: probe.
+            last_probe = now;
+            if inner.resync().is_ok() {
+                last_resync = now;
+                inner.mark_reachable();
+            }
+            continue;
+        }
+        if reachable {
+            for shared in inner.live_breakers() {
+                if !shared.released.lock().is_empty() {
+                    if let Err(error) = inner.hand_back(&shared) {
+                        inner.mark_unreachable(&error);
+                    }
+                }
+            }
+            if now.duration_since(last_resync) >= refresh {
+                last_resync = now;
+                if let Err(error) = inner.resync() {
+                    inner.mark_unreachable(&error);
+                }
+            }
+        }
+    }
+}
+
+/// Applies a message from the channel to every breaker of that name in this process.
+fn apply(inner: &Inner, payload: &str) {
+    let Ok(message) = parse_message(payload) else {
+        return; // not ours (another version, or someone else on the channel)
+    };
+    if !inner.reachable.load(Ordering::Acquire) {
+        return; // going on locally until the resync that rejoins
+    }
+    let targets: Vec<Arc<Shared>> = inner
+        .breakers
+        .lock()
+        .get(&message.name)
+        .map(|list| list.iter().filter_map(Weak::upgrade).collect())
+        .unwrap_or_default();
+    let own = inner.origin();
+    let backstop = inner.settings.refresh_interval.as_nanos() as u64;
+    for shared in targets {
+        shared.adopt(&message.update, None, backstop);
+        shared.learn(
+            &message.origin,
+            &own,
+            message.update.seq,
+            message.transition,
+        );
+    }
+}
+
+/// One breaker's view of a [`RedisStore`]: what a breaker's [`Store`] is when it is shared.
+#[derive(Debug)]
+pub struct RedisBreakerStore {
+    store: RedisStore,
+    shared: Arc<Shared>,
+}
+
+impl RedisBreakerStore {
+    pub fn redis(&self) -> &RedisStore {
+        &self.store
+    }
+
+    fn inner(&self) -> &Arc<Inner> {
+        &self.store.inner
+    }
+
+    fn reachable(&self) -> bool {
+        self.inner().reachable.load(Ordering::Acquire)
+    }
+
+    /// A decision without the server, as `store_unavailable` says.
+    fn acquire_locally(&self, config: &Config) -> Admission {
+        match self.inner().settings.unavailable {
+            Unavailable::Local => self.shared.local.admit(config),
+            Unavailable::Closed => Admission::Admitted(Ticket::closed(0), None),
+            Unavailable::Open => Admission::Rejected(Rejection {
+                state: State::Open,
+                retry_after: RETRY_INTERVAL.as_nanos() as u64,
+            }),
+        }
+    }
+
+    /// An outcome recorded without the server. A ticket the fleet issued (the server went away
+    /// during the call) counts in the local state as a call of its current CLOSED period.
+    fn record_locally(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> Option<Transition> {
+        if self.inner().settings.unavailable != Unavailable::Local {
+            return None;
+        }
+        if !ticket.shared {
+            return self.shared.local.settle(config, ticket, outcome);
+        }
+        match self.shared.local.admit(config) {
+            Admission::Admitted(local, _) if !local.is_trial() => {
+                self.shared.local.settle(config, local, outcome)
+            }
+            Admission::Admitted(local, transition) => {
+                // Only a trial could be admitted: this outcome was not one. Give the slot back.
+                debug_assert!(transition.is_none() || local.is_trial());
+                self.shared.local.release(config, local);
+                transition
+            }
+            Admission::Rejected(_) => None,
+        }
+    }
+
+    fn unreachable(&self, error: &StoreError) {
+        self.inner().mark_unreachable(error);
+    }
+
+    fn snapshot_locally(&self, config: &Config) -> Snapshot {
+        match self.inner().settings.unavailable {
+            Unavailable::Local => self.shared.local.view(config),
+            Unavailable::Closed => Snapshot {
+                state: State::Closed,
+                failure_count: 0,
+                success_count: 0,
+                trials_in_flight: 0,
+                last_failure_time: None,
+                retry_after: 0,
+            },
+            Unavailable::Open => Snapshot {
+                state: State::Open,
+                failure_count: 0,
+                success_count: 0,
+                trials_in_flight: 0,
+                last_failure_time: None,
+                retry_after: RETRY_INTERVAL.as_nanos() as u64,
+            },
+        }
+    }
+
+    fn hand_back_released(&self) {
+        if self.shared.released.lock().is_empty() {
+            return;
+        }
+        if let Err(error) = self.inner().hand_back(&self.shared) {
+            self.unreachable(&error);
+        }
+    }
+
+    fn manual(&self, config: &Config, to: &str) -> StoreResult<Option<Transition>> {
+        if self.reachable() {
+            match self
+                .inner()
+                .script(&scripts().manual, &self.shared, config, &[to.to_owned()])
+            {
+                Ok(reply) => {
+                    // The local state follows, for when the server goes away.
+                    let _ = self.manual_locally(config, to);
+                    return Ok(self.inner().settle_reply(&self.shared, &reply, None));
+                }
+                Err(error) => self.unreachable(&error),
+            }
+        }
+        Ok(self.manual_locally(config, to))
+    }
+
+    fn manual_locally(&self, config: &Config, to: &str) -> Option<Transition> {
+        let local = &self.shared.local;
+        let result = if to == "open" {
+            local.force_open(config)
+        } else {
+            local.reset(config)
+        };
+        result.ok().flatten()
+    }
+}
+
+impl Store for RedisBreakerStore {
+    #[inline]
+    fn try_acquire(&self, config: &Config) -> Option<Admission> {
+        let summary = self.shared.summary.load(Ordering::Acquire);
+        let generation = summary >> Summary::GENERATION_SHIFT;
+        match summary & Summary::STATE_BITS {
+            Summary::CLOSED => Some(Admission::Admitted(
+                Ticket {
+                    generation,
+                    trial: None,
+                    shared: true,
+                },
+                None,
+            )),
+            Summary::OPEN | Summary::HALF_OPEN => {
+                let now = mono();
+                let deadline = self.shared.deadline.load(Ordering::Relaxed);
+                if now >= deadline {
+                    return None;
+                }
+                let open = summary & Summary::STATE_BITS == Summary::OPEN;
+                Some(Admission::Rejected(Rejection {
+                    state: if open { State::Open } else { State::HalfOpen },
+                    retry_after: if open { deadline - now } else { 0 },
+                }))
+            }
+            _ if !self.reachable() => Some(self.acquire_locally(config)),
+            _ => None,
+        }
+    }
+
+    fn acquire(&self, config: &Config) -> StoreResult<Admission> {
+        if let Some(admission) = self.try_acquire(config) {
+            return Ok(admission);
+        }
+        if !self.reachable() {
+            return Ok(self.acquire_locally(config));
+        }
+        self.hand_back_released();
+        match self
+            .inner()
+            .script(&scripts().acquire, &self.shared, config, &[])
+        {
+            Ok(reply) => {
+                let full = (!reply.admitted && reply.update.state == State::HalfOpen)
+                    .then_some(reply.remaining);
+                let transition = self.inner().settle_reply(&self.shared, &reply, full);
+                if reply.admitted {
+                    let ticket = Ticket {
+                        generation: reply.update.generation & Summary::GENERATION_MASK,
+                        trial: reply.trial,
+                        shared: true,
+                    };
+                    Ok(Admission::Admitted(ticket, transition))
+                } else {
+                    // The transition (if any) was ours to report, but a rejection has no place
+                    // for it: OPEN -> HALF_OPEN is always followed by an admission here.
+                    Ok(Admission::Rejected(Rejection {
+                        state: reply.update.state,
+                        retry_after: if reply.update.state == State::Open {
+                            reply.remaining.unwrap_or(0)
+                        } else {
+                            0
+                        },
+                    }))
+                }
+            }
+            Err(error) => {
+                self.unreachable(&error);
+                Ok(self.acquire_locally(config))
+            }
+        }
+    }
+
+    #[inline]
+    fn try_record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> Option<Option<Transition>> {
+        if !ticket.shared {
+            return Some(self.record_locally(config, ticket, outcome));
+        }
+        if ticket.trial.is_none() {
+            let summary = self.shared.summary.load(Ordering::Acquire) & !Summary::NEWS;
+            let quiet = Summary::quiet_closed(ticket.generation);
+            match outcome {
+                Outcome::Success if summary == quiet => return Some(None),
+                // An ignored outcome of a call admitted while CLOSED changes nothing, late or not.
+                Outcome::Ignored => return Some(None),
+                _ => {}
+            }
+        }
+        if !self.reachable() {
+            return Some(self.record_locally(config, ticket, outcome));
+        }
+        None
+    }
+
+    fn record(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> StoreResult<Option<Transition>> {
+        if let Some(result) = self.try_record(config, ticket, outcome) {
+            return Ok(result);
+        }
+        self.hand_back_released();
+        match self
+            .inner()
+            .record_remote(&self.shared, config, ticket, outcome)
+        {
+            Ok(transition) => Ok(transition),
+            Err(error) => {
+                self.unreachable(&error);
+                Ok(self.record_locally(config, ticket, outcome))
+            }
+        }
+    }
+
+    fn release(&self, config: &Config, ticket: Ticket) {
+        if !ticket.shared {
+            self.shared.local.release(config, ticket);
+        } else if ticket.trial.is_some() {
+            // No I/O here: the subscriber thread (or this breaker's next call) hands it back.
+            self.shared.released.lock().push(ticket);
+        }
+    }
+
+    fn snapshot(&self, config: &Config) -> StoreResult<Snapshot> {
+        if self.reachable() {
+            match self
+                .inner()
+                .script(&scripts().read, &self.shared, config, &[])
+            {
+                Ok(reply) => {
+                    self.inner().settle_reply(&self.shared, &reply, None);
+                    let update = reply.update;
+                    let past_timeout = update.state == State::Open && update.open_remaining == 0;
+                    return Ok(Snapshot {
+                        state: if past_timeout {
+                            State::HalfOpen
+                        } else {
+                            update.state
+                        },
+                        failure_count: update.failure_count,
+                        success_count: if past_timeout {
+                            0
+                        } else {
+                            update.success_count
+                        },
+                        trials_in_flight: update.trials_in_flight,
+                        last_failure_time: update.last_failure_time,
+                        retry_after: update.open_remaining,
+                    });
+                }
+                Err(error) => self.unreachable(&error),
+            }
+        }
+        Ok(self.snapshot_locally(config))
+    }
+
+    fn reset(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        self.manual(config, "closed")
+    }
+
+    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        self.manual(config, "open")
+    }
+
+    fn describe(&self) -> String {
+        self.store.url().to_owned()
+    }
+
+    fn is_reachable(&self) -> bool {
+        self.reachable()
+    }
+
+    #[inline]
+    fn has_news(&self) -> bool {
+        self.shared.summary.load(Ordering::Relaxed) & Summary::NEWS != 0
+    }
+
+    fn take_news(&self) -> Vec<Notice> {
+        {
+            let _cache = self.shared.cache.lock();
+            self.shared
+                .summary
+                .fetch_and(!Summary::NEWS, Ordering::AcqRel);
+        }
+        let mut news = std::mem::take(&mut *self.inner().notices.lock());
+        news.append(&mut self.shared.news.lock());
+        news
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords() {
+        assert_eq!(redact("redis://:secret@host:6379/0"), "redis://host:6379/0");
+        assert_eq!(
+            redact("rediss://user:secret@host:6380/1?x=secret"),
+            "rediss://user@host:6380/1"
+        );
+        assert_eq!(redact("redis://host"), "redis://host");
+        assert_eq!(redact("unix:///tmp/redis.sock"), "unix:///tmp/redis.sock");
+    }
+
+    #[test]
+    fn bad_urls_and_settings_are_refused_naming_the_argument() {
+        let settings = RedisSettings::default;
+        for url in ["http://host", "host:6379", "", "redis://host:notaport"] {
+            let error = RedisStore::new(url, settings()).unwrap_err();
+            assert_eq!(error.argument, "url", "{url}");
+        }
+        let error = RedisStore::new("redis://:hunter2@host:99999999", settings()).unwrap_err();
+        assert!(!error.message.contains("hunter2"), "{}", error.message);
+        for (argument, bad) in [
+            (
+                "namespace",
+                RedisSettings {
+                    namespace: String::new(),
+                    ..settings()
+                },
+            ),
+            (
+                "namespace",
+                RedisSettings {
+                    namespace: "a{b}".into(),
+                    ..settings()
+                },
+            ),
+            (
+                "timeout",
+                RedisSettings {
+                    timeout: Duration::ZERO,
+                    ..settings()
+                },
+            ),
+            (
+                "refresh_interval",
+                RedisSettings {
+                    refresh_interval: Duration::ZERO,
+                    ..settings()
+                },
+            ),
+            (
+                "key_ttl",
+                RedisSettings {
+                    key_ttl: Duration::from_millis(10),
+                    ..settings()
+                },
+            ),
+        ] {
+            let error = RedisStore::new("redis://127.0.0.1/", bad).unwrap_err();
+            assert_eq!(error.argument, argument);
+        }
+    }
+
+    #[test]
+    fn messages_round_trip_names_with_spaces() {
+        let message = parse_message(
+            "abc inc1 7 3 1 5 0 1700000000000000 30000000 0 1 failure_threshold 4 0 \
+             1700000000000001 my service name",
+        )
+        .unwrap();
+        assert_eq!(message.name, "my service name");
+        assert_eq!(message.update.state, State::Open);
+        assert_eq!(message.update.open_remaining, 30 * NANOS_PER_SECOND);
+        let transition = message.transition.unwrap();
+        assert_eq!(
+            (transition.from, transition.to),
+            (State::Closed, State::Open)
+        );
+        assert_eq!(transition.reason, Reason::FailureThreshold);
+        assert_eq!(transition.failures_before, 4);
+        assert!(parse_message("too few fields").is_err());
+    }
+
+    #[test]
+    fn the_summary_keeps_state_failures_and_generation_apart() {
+        let summary = Summary::of(State::Closed, 41, 0);
+        assert_eq!(summary, Summary::quiet_closed(41));
+        assert_ne!(Summary::of(State::Closed, 41, 1), Summary::quiet_closed(41));
+        assert_eq!(
+            Summary::of(State::Open, 41, 0) & Summary::STATE_BITS,
+            Summary::OPEN
+        );
+        assert_eq!(
+            Summary::of(State::HalfOpen, 2, 3) >> Summary::GENERATION_SHIFT,
+            2
+        );
+        assert_eq!(
+            Summary::of(State::Closed, u64::MAX, 0) & (Summary::NEWS | Summary::STATE_BITS),
+            0
+        );
+    }
+}

@@ -1,0 +1,12 @@
+-- reset() and open() for the whole fleet. ARGV[11]: 'closed' or 'open'. Always starts a new
+-- generation (outcomes of calls admitted before are late); reports a transition when the state the
+-- next call would have met differs from the new one.
+local to = ARGV[11] == 'open' and OPEN or CLOSED
+local s = load()
+local from = s.st
+if from == OPEN and now - s.oa >= recovery then from = HALF_OPEN end
+move(s, to, to == OPEN and 'forced' or 'reset')
+moved[1] = from
+if from == to then moved = nil end
+save(s)
+return reply(s, 1, -1, 0)

@@ -1,0 +1,305 @@
+//! Where breakers keep their state, from Python: `RedisStore` (a handle on one Redis shared by a
+//! fleet), the process's default store, and the `store=` argument every constructor takes.
+//!
+//! The breaker itself does not know which store it has: it talks to the core's [`AnyStore`]
+//! through the `try_*` methods, which answer without waiting, and lets other threads run (the
+//! interpreter detached) only for the operations a store says may wait.
+
+use std::time::Duration;
+
+use fastbreaker_core::config::Config;
+use fastbreaker_core::{AnyStore, RedisSettings, RedisStore, Unavailable};
+use parking_lot::Mutex;
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
+
+use crate::options::type_name;
+
+/// A handle on one Redis server that breakers share state through. See the Python documentation
+/// of `fastbreaker.RedisStore`.
+#[pyclass(frozen, module = "fastbreaker", name = "RedisStore")]
+pub struct PyRedisStore {
+    pub(crate) store: RedisStore,
+    timeout: f64,
+    refresh_interval: f64,
+    key_ttl: f64,
+}
+
+/// A number of seconds: an `int` or a `float` (not a `bool`), finite, at least `minimum` (or more
+/// than zero when `minimum` is zero).
+fn seconds(value: &Bound<'_, PyAny>, argument: &str, minimum: f64) -> PyResult<Duration> {
+    if value.is_instance_of::<PyBool>()
+        || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{argument} must be an int or a float, got {}",
+            type_name(value)
+        )));
+    }
+    let number: f64 = value.extract()?;
+    let ok = number.is_finite()
+        && if minimum > 0.0 {
+            number >= minimum
+        } else {
+            number > 0.0
+        };
+    if !ok {
+        let bound = if minimum > 0.0 {
+            format!("at least {minimum}")
+        } else {
+            "greater than 0".to_owned()
+        };
+        return Err(PyValueError::new_err(format!(
+            "{argument} must be a finite number of seconds {bound}, got {number}"
+        )));
+    }
+    Ok(Duration::from_secs_f64(number))
+}
+
+fn text(value: &Bound<'_, PyAny>, argument: &str) -> PyResult<String> {
+    match value.cast::<PyString>() {
+        Ok(s) => Ok(s.to_str()?.to_owned()),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{argument} must be a str, got {}",
+            type_name(value)
+        ))),
+    }
+}
+
+impl PyRedisStore {
+    fn open(url: &str, settings: RedisSettings) -> PyResult<Self> {
+        let (timeout, refresh_interval, key_ttl) = (
+            settings.timeout.as_secs_f64(),
+            settings.refresh_interval.as_secs_f64(),
+            settings.key_ttl.as_secs_f64(),
+        );
+        let store = RedisStore::new(url, settings).map_err(|e| PyValueError::new_err(e.message))?;
+        Ok(PyRedisStore {
+            store,
+            timeout,
+            refresh_interval,
+            key_ttl,
+        })
+    }
+}
+
+#[pymethods]
+impl PyRedisStore {
+    #[new]
+    #[pyo3(signature = (
+        url,
+        *,
+        namespace = None,
+        timeout = None,
+        store_unavailable = None,
+        refresh_interval = None,
+        key_ttl = None,
+    ))]
+    fn new(
+        url: &Bound<'_, PyAny>,
+        namespace: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        store_unavailable: Option<&Bound<'_, PyAny>>,
+        refresh_interval: Option<&Bound<'_, PyAny>>,
+        key_ttl: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
+        let url = text(url, "url")?;
+        let mut settings = RedisSettings::default();
+        if let Some(namespace) = namespace {
+            settings.namespace = text(namespace, "namespace")?;
+        }
+        if let Some(timeout) = timeout {
+            settings.timeout = seconds(timeout, "timeout", 0.0)?;
+        }
+        if let Some(mode) = store_unavailable {
+            let word = text(mode, "store_unavailable")?;
+            settings.unavailable = Unavailable::parse(&word).ok_or_else(|| {
+                PyValueError::new_err(format!(
+                    "store_unavailable must be 'local', 'closed' or 'open', got {word:?}"
+                ))
+            })?;
+        }
+        if let Some(interval) = refresh_interval {
+            settings.refresh_interval = seconds(interval, "refresh_interval", 0.0)?;
+        }
+        if let Some(ttl) = key_ttl {
+            settings.key_ttl = seconds(ttl, "key_ttl", 1.0)?;
+        }
+        Self::open(&url, settings)
+    }
+
+    /// The server's URL, without its password.
+    #[getter]
+    fn url(&self) -> &str {
+        self.store.url()
+    }
+
+    #[getter]
+    fn namespace(&self) -> &str {
+        &self.store.settings().namespace
+    }
+
+    /// Seconds any call waits on one round trip to the server, at most.
+    #[getter]
+    fn timeout(&self) -> f64 {
+        self.timeout
+    }
+
+    /// What breakers do while the server cannot be reached: `'local'`, `'closed'` or `'open'`.
+    #[getter]
+    fn store_unavailable(&self) -> &'static str {
+        self.store.settings().unavailable.as_str()
+    }
+
+    #[getter]
+    fn refresh_interval(&self) -> f64 {
+        self.refresh_interval
+    }
+
+    #[getter]
+    fn key_ttl(&self) -> f64 {
+        self.key_ttl
+    }
+
+    /// Whether the server answered the last time it was asked.
+    #[getter]
+    fn reachable(&self) -> bool {
+        self.store.is_reachable()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "RedisStore({:?}, namespace={:?}, timeout={}, store_unavailable={:?})",
+            self.store.url(),
+            self.store.settings().namespace,
+            self.timeout,
+            self.store.settings().unavailable.as_str()
+        )
+    }
+}
+
+/// The `store=` argument: a `RedisStore`, `"memory"`, or `None` (the process default).
+#[derive(Default)]
+pub enum StoreChoice {
+    #[default]
+    Default,
+    Memory,
+    Redis(Py<PyRedisStore>),
+}
+
+impl StoreChoice {
+    pub fn clone_ref(&self, py: Python<'_>) -> Self {
+        match self {
+            StoreChoice::Default => StoreChoice::Default,
+            StoreChoice::Memory => StoreChoice::Memory,
+            StoreChoice::Redis(store) => StoreChoice::Redis(store.clone_ref(py)),
+        }
+    }
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for StoreChoice {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        if value.is_none() {
+            return Ok(StoreChoice::Default);
+        }
+        if let Ok(store) = value.cast::<PyRedisStore>() {
+            return Ok(StoreChoice::Redis(store.to_owned().unbind()));
+        }
+        if let Ok(word) = value.cast::<PyString>() {
+            if word.to_str()? == "memory" {
+                return Ok(StoreChoice::Memory);
+            }
+            return Err(PyValueError::new_err(format!(
+                "store must be a RedisStore, 'memory' or None, got {}: to share state through \
+                 Redis, pass store=RedisStore(url)",
+                word.repr()?
+            )));
+        }
+        Err(PyTypeError::new_err(format!(
+            "store must be a RedisStore, 'memory' or None, got {}",
+            type_name(&value)
+        )))
+    }
+}
+
+/// The store breakers get when they are not given one (memory, unless the service set one).
+static DEFAULT_STORE: Mutex<Option<Py<PyRedisStore>>> = Mutex::new(None);
+
+pub(crate) fn default_store(py: Python<'_>) -> Option<Py<PyRedisStore>> {
+    DEFAULT_STORE
+        .lock()
+        .as_ref()
+        .map(|store| store.clone_ref(py))
+}
+
+/// What a breaker named `name` (`None`: auto-named) keeps its state in, and the `RedisStore` it is
+/// (for statuses and comparisons).
+pub(crate) fn resolve(
+    py: Python<'_>,
+    choice: &StoreChoice,
+    name: Option<&str>,
+    config: Config,
+) -> PyResult<(AnyStore, Option<Py<PyRedisStore>>)> {
+    let redis = match choice {
+        StoreChoice::Memory => None,
+        // An auto-named breaker has no name another process could share.
+        StoreChoice::Default => name.and_then(|_| default_store(py)),
+        StoreChoice::Redis(store) => match name {
+            Some(_) => Some(store.clone_ref(py)),
+            None => {
+                return Err(PyValueError::new_err(
+                    "store: a shared breaker needs a stable name (every process must agree on \
+                     it); pass name=...",
+                ))
+            }
+        },
+    };
+    Ok(match (redis, name) {
+        (Some(store), Some(name)) => (
+            AnyStore::Redis(store.get().store.breaker(name, config)),
+            Some(store),
+        ),
+        _ => (AnyStore::memory(), None),
+    })
+}
+
+/// Sets the store that breakers created from now on use when they are not given one: a
+/// `RedisStore`, a Redis URL (made into one with the default settings), or `None` (memory).
+/// Breakers that exist already keep theirs.
+#[pyfunction]
+pub fn set_default_store(py: Python<'_>, store: &Bound<'_, PyAny>) -> PyResult<()> {
+    let store = if store.is_none() {
+        None
+    } else if let Ok(store) = store.cast::<PyRedisStore>() {
+        Some(store.clone().unbind())
+    } else if let Ok(url) = store.cast::<PyString>() {
+        let url = url.to_str()?;
+        Some(Py::new(
+            py,
+            PyRedisStore::open(url, RedisSettings::default())?,
+        )?)
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "store must be a RedisStore, a Redis URL or None, got {}",
+            type_name(store)
+        )));
+    };
+    let previous = std::mem::replace(&mut *DEFAULT_STORE.lock(), store);
+    drop(previous); // outside the lock
+    Ok(())
+}
+
+/// The store breakers get when they are not given one: a `RedisStore`, or `None` for memory.
+#[pyfunction]
+pub fn get_default_store(py: Python<'_>) -> Option<Py<PyRedisStore>> {
+    default_store(py)
+}
+
+/// In a child process after `fork()`: every store forgets the parent's connections and thread.
+#[pyfunction]
+pub fn _after_fork() {
+    fastbreaker_core::store::redis::after_fork_all();
+}
