@@ -91,26 +91,43 @@ impl PyCircuitBreaker {
     }
 
     /// Decides whether a call may run, letting other threads run while the store waits on I/O.
-    #[inline]
+    #[inline(always)]
     fn acquire_ticket(&self, py: Python<'_>) -> PyResult<Admission> {
-        match guarded(|| Ok(self.core.try_acquire()))? {
+        match self.core.try_acquire() {
             Some(admission) => Ok(admission),
-            None => Self::wait(py, || self.core.acquire()),
+            None => self.acquire_waiting(py),
         }
     }
 
+    #[cold]
+    #[inline(never)]
+    fn acquire_waiting(&self, py: Python<'_>) -> PyResult<Admission> {
+        Self::wait(py, || self.core.acquire())
+    }
+
     /// Reports an outcome, letting other threads run while the store waits on I/O.
-    #[inline]
+    #[inline(always)]
     fn record_outcome(
         &self,
         py: Python<'_>,
         ticket: Ticket,
         outcome: Outcome,
     ) -> PyResult<Option<Transition>> {
-        match guarded(|| Ok(self.core.try_record(ticket, outcome)))? {
+        match self.core.try_record(ticket, outcome) {
             Some(transition) => Ok(transition),
-            None => Self::wait(py, || self.core.record(ticket, outcome)),
+            None => self.record_waiting(py, ticket, outcome),
         }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn record_waiting(
+        &self,
+        py: Python<'_>,
+        ticket: Ticket,
+        outcome: Outcome,
+    ) -> PyResult<Option<Transition>> {
+        Self::wait(py, || self.core.record(ticket, outcome))
     }
 
     pub(crate) fn snapshot(&self, py: Python<'_>) -> PyResult<Snapshot> {
@@ -120,8 +137,8 @@ impl PyCircuitBreaker {
         }
     }
 
-    /// Runs a store operation that may wait on I/O with the interpreter detached.
-    #[cold]
+    /// Runs a store operation that may wait on I/O with the interpreter detached (and a panic in
+    /// it turned into an exception).
     fn wait<T: Send>(
         py: Python<'_>,
         operation: impl Send + FnOnce() -> Result<T, fastbreaker_core::StoreError>,

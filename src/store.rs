@@ -14,7 +14,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt, PyString};
 
-use crate::options::type_name;
+use crate::options::{type_name, Arg};
 
 /// A handle on one Redis server that breakers share state through. See the Python documentation
 /// of `fastbreaker.RedisStore`.
@@ -67,6 +67,17 @@ fn text(value: &Bound<'_, PyAny>, argument: &str) -> PyResult<String> {
     }
 }
 
+/// Any object given as an argument (with [`Arg`], an explicit `None` is checked, not defaulted).
+pub struct Object<'py>(Bound<'py, PyAny>);
+
+impl<'a, 'py> FromPyObject<'a, 'py> for Object<'py> {
+    type Error = PyErr;
+
+    fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(Object(value.to_owned()))
+    }
+}
+
 impl PyRedisStore {
     fn open(url: &str, settings: RedisSettings) -> PyResult<Self> {
         let (timeout, refresh_interval, key_ttl) = (
@@ -87,44 +98,45 @@ impl PyRedisStore {
 #[pymethods]
 impl PyRedisStore {
     #[new]
+    // `Arg`: an explicit `None` is checked (and refused), not taken for the default.
     #[pyo3(signature = (
         url,
         *,
-        namespace = None,
-        timeout = None,
-        store_unavailable = None,
-        refresh_interval = None,
-        key_ttl = None,
+        namespace = Arg::Missing,
+        timeout = Arg::Missing,
+        store_unavailable = Arg::Missing,
+        refresh_interval = Arg::Missing,
+        key_ttl = Arg::Missing,
     ))]
     fn new(
         url: &Bound<'_, PyAny>,
-        namespace: Option<&Bound<'_, PyAny>>,
-        timeout: Option<&Bound<'_, PyAny>>,
-        store_unavailable: Option<&Bound<'_, PyAny>>,
-        refresh_interval: Option<&Bound<'_, PyAny>>,
-        key_ttl: Option<&Bound<'_, PyAny>>,
+        namespace: Arg<Object<'_>>,
+        timeout: Arg<Object<'_>>,
+        store_unavailable: Arg<Object<'_>>,
+        refresh_interval: Arg<Object<'_>>,
+        key_ttl: Arg<Object<'_>>,
     ) -> PyResult<Self> {
         let url = text(url, "url")?;
         let mut settings = RedisSettings::default();
-        if let Some(namespace) = namespace {
-            settings.namespace = text(namespace, "namespace")?;
+        if let Arg::Given(Object(namespace)) = namespace {
+            settings.namespace = text(&namespace, "namespace")?;
         }
-        if let Some(timeout) = timeout {
-            settings.timeout = seconds(timeout, "timeout", 0.0)?;
+        if let Arg::Given(Object(timeout)) = timeout {
+            settings.timeout = seconds(&timeout, "timeout", 0.0)?;
         }
-        if let Some(mode) = store_unavailable {
-            let word = text(mode, "store_unavailable")?;
+        if let Arg::Given(Object(mode)) = store_unavailable {
+            let word = text(&mode, "store_unavailable")?;
             settings.unavailable = Unavailable::parse(&word).ok_or_else(|| {
                 PyValueError::new_err(format!(
                     "store_unavailable must be 'local', 'closed' or 'open', got {word:?}"
                 ))
             })?;
         }
-        if let Some(interval) = refresh_interval {
-            settings.refresh_interval = seconds(interval, "refresh_interval", 0.0)?;
+        if let Arg::Given(Object(interval)) = refresh_interval {
+            settings.refresh_interval = seconds(&interval, "refresh_interval", 0.0)?;
         }
-        if let Some(ttl) = key_ttl {
-            settings.key_ttl = seconds(ttl, "key_ttl", 1.0)?;
+        if let Arg::Given(Object(ttl)) = key_ttl {
+            settings.key_ttl = seconds(&ttl, "key_ttl", 1.0)?;
         }
         Self::open(&url, settings)
     }
@@ -170,7 +182,7 @@ impl PyRedisStore {
 
     fn __repr__(&self) -> String {
         format!(
-            "RedisStore({:?}, namespace={:?}, timeout={}, store_unavailable={:?})",
+            "RedisStore('{}', namespace='{}', timeout={}, store_unavailable='{}')",
             self.store.url(),
             self.store.settings().namespace,
             self.timeout,

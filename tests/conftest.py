@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import os
+import shutil
 import sys
 import threading
 import time
@@ -15,6 +17,8 @@ from typing import Callable, Iterator, List, Optional, Set, Tuple
 from urllib.parse import parse_qs
 
 import pytest
+from fastbreaker.testing import RedisServer
+from fastbreaker.testing import redis_server as start_redis_server
 
 # The seed document's `src.circuit_breaker` / `src.external_service_client`, as one-line shims.
 sys.path.insert(0, str(Path(__file__).parent / "seed_app"))
@@ -425,3 +429,23 @@ def refused_url() -> str:
 def async_scripted_service() -> Callable[[], AsyncScriptedService]:
     """Makes `AsyncScriptedService`s, to be started inside the test's event loop."""
     return AsyncScriptedService
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private `redis-server` on a free loopback port, without persistence, stopped afterwards
+    (`fastbreaker.testing.redis_server`). Without `redis-server` installed the test is skipped,
+    except in CI (the variable `CI` is set), which installs it: there the test fails."""
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must install it (.ci/run does)")
+        pytest.skip(message)
+    with start_redis_server() as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """`redis://127.0.0.1:PORT/0` of the test's private `redis_server`."""
+    return redis_server.url

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import sys
@@ -82,3 +83,38 @@ def test_the_callgrind_benchmark_counts_every_variant(tmp_path):
     assert "decorated / functools.partial" in data["ratios"]
     assert "decorated / functools.partial" in result.stdout
     assert "fastbreaker decorated, success" in result.stdout
+
+
+@pytest.mark.timeout(180)
+def test_the_redis_store_benchmark_reports_every_section(tmp_path):
+    pytest.importorskip("pybreaker")
+    pytest.importorskip("redis")  # the client pybreaker's CircuitRedisStorage needs
+    if shutil.which("redis-server") is None:
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(message + "; CI must install it (.ci/run does)")
+        pytest.skip(message)
+    out = tmp_path / "redis_store.json"
+    result = run_quick(BENCHMARKS / "redis_store.py", "--json", str(out), timeout=170)
+    data = json.loads(out.read_text())
+    assert data["quick"] is True
+    assert set(data["sections"]) == {"success", "rejection", "failure", "propagation"}
+    for name in ("success", "rejection", "failure"):
+        results = data["sections"][name]["results"]
+        assert len(results) >= 4 and all(math.isfinite(v) and v > 0 for v in results.values())
+    assert "pybreaker+Redis, decorated" in data["sections"]["success"]["results"]
+    # Redis answered throughout: the "Redis" rows did not measure a fallback to memory.
+    notes = [note for section in data["sections"].values() for note in section["notes"]]
+    assert not [note for note in notes if note.startswith("warning")], notes
+    # Every polling process saw every opening (3 rounds x 7 processes), whatever the latency.
+    propagation = data["sections"]["propagation"]
+    assert set(propagation["results"]) == {"p50", "p99", "max", "min"}
+    assert all(math.isfinite(v) for v in propagation["results"].values())
+    assert (
+        propagation["notes"][0].startswith("21 samples")
+        and "; 0 not rejected" in (propagation["notes"][0])
+    ), propagation["notes"]
+    assert len(data["ratios"]) == 8
+    assert all(v is None or math.isfinite(v) for v in data["ratios"].values())
+    assert "fastbreaker+Redis / pybreaker+Redis" in result.stdout
+    assert "propagation of an opening to 7 other processes" in result.stdout

@@ -69,17 +69,18 @@ _ExceptionClasses = Union[Type[Exception], Sequence[Type[Exception]]]
 @final
 class RedisStore:
     """A handle on one Redis server through which breakers share their state with every process
-    that uses the same server, namespace and breaker name."""
+    that uses the same server, namespace and breaker name. Defaults: namespace "fastbreaker",
+    timeout 0.05 s, store_unavailable "local", refresh_interval 5 s, key_ttl 86400 s."""
 
     def __new__(
         cls,
         url: str,
         *,
-        namespace: str = "fastbreaker",
-        timeout: float = 0.05,
-        store_unavailable: Literal["local", "closed", "open"] = "local",
-        refresh_interval: float = 5.0,
-        key_ttl: float = 86400.0,
+        namespace: str = ...,
+        timeout: float = ...,
+        store_unavailable: Literal["local", "closed", "open"] = ...,
+        refresh_interval: float = ...,
+        key_ttl: float = ...,
     ) -> RedisStore: ...
     @property
     def url(self) -> str: ...

@@ -4,6 +4,11 @@ A flaky HTTP service starts on loopback (healthy, then failing, then recovering)
 call it with ``protected_post``. The circuit opens while the service fails, turns calls away
 without touching the network, probes the service in HALF_OPEN once the recovery timeout has
 passed, and closes again when it has recovered. The health endpoint is served meanwhile.
+
+``python -m fastbreaker demo --workers 4 --store redis://127.0.0.1:6379/0`` runs the same story
+with processes instead of threads, sharing one breaker through Redis: the circuit opens in every
+process at once (one made the transition, the others learn it), and each recovery window lets a
+single trial reach the service, fleet-wide.
 """
 
 from __future__ import annotations
@@ -11,23 +16,33 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import multiprocessing
+import os
+import queue
+import secrets
+import shutil
+import signal
+import socket
 import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from socketserver import ThreadingMixIn
-from typing import Dict, List, Optional, TextIO
+from typing import Any, Dict, List, Optional, TextIO, Tuple
+from urllib.parse import urlsplit
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import requests
 
 from . import health
-from ._core import TransitionEvent
+from ._core import RedisStore, TransitionEvent
+from ._state import CircuitBreakerStatus
 from .circuit_breaker import CircuitBreakerError
 from .external_service_client import get_circuit_breaker, protected_post
 
 SERVICE = "demo-matching-service"
 WORKERS = 4
+MAX_WORKERS = 32  # --workers
 MIN_DURATION = 1.5
 
 #: What `python -m fastbreaker demo --help` says (plain text: the module docstring is for Sphinx).
@@ -39,6 +54,11 @@ Four threads call it through protected_post. The circuit opens while the service
 fails, turns calls away without touching the network, probes the service in
 half_open once the recovery timeout has passed, and closes again when it has
 recovered. Meanwhile the health endpoint is served on --port.
+
+With --workers N --store redis://HOST:PORT/DB, N processes call the service
+instead, through one breaker shared through that Redis: the circuit opens in all
+of them at once (one process makes the transition, the others learn it), and
+each recovery window lets a single trial reach the service, fleet-wide.
 
 Ctrl-C ends it early, with the summary."""
 
@@ -280,6 +300,502 @@ def _summary(
     return 0 if all(held for _, held in checks) else 1
 
 
+# --- fleet mode: processes sharing one breaker through Redis ------------------------------------
+
+FLEET_DURATION = 6.0  # the default --duration with --workers
+REDIS_HELP = """\
+Start one:
+    apt-get install redis-server && redis-server {listen} --save ''
+or, from Python, a private throwaway one: fastbreaker.testing.redis_server()"""
+
+
+def redis_problem(url: str, timeout: float = 1.0) -> Optional[str]:
+    """Why no Redis answers at ``url`` (None when one does). Sends a PING on a plain connection:
+    a ``-NOAUTH`` error is an answer too. A ``rediss://`` URL is only connected to (the store
+    itself does the TLS handshake)."""
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    sock: Optional[socket.socket] = None
+    try:
+        if scheme == "unix":
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(parts.path)
+        else:
+            sock = socket.create_connection(
+                (parts.hostname or "127.0.0.1", parts.port or 6379), timeout
+            )
+        if scheme == "rediss":
+            return None
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        answer = sock.recv(64)
+    except OSError as error:
+        return error.strerror or str(error) or type(error).__name__
+    finally:
+        if sock is not None:
+            sock.close()
+    if answer[:1] in (b"+", b"-"):  # +PONG, or an error such as -NOAUTH: a Redis answered
+        return None
+    return "something answers there, but not like a Redis server"
+
+
+def _redis_help(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme.lower() == "unix":
+        listen = f"--unixsocket {parts.path} --port 0"
+    else:
+        try:
+            listen = f"--port {parts.port or 6379}"
+        except ValueError:  # not a port: the store refused the URL already
+            listen = "--port 6379"
+    text = REDIS_HELP.format(listen=listen)
+    if shutil.which("redis-server") is None:
+        text = "redis-server is not installed here. " + text.replace("Start one", "Install it")
+    return text
+
+
+class _FleetService(FlakyService):
+    """The flaky service, also noting when each request arrived and left (Unix time, to compare
+    with the workers' transitions: one clock for every process of this machine)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.RequestHandlerClass = _FleetHandler
+        self.log: List[Tuple[float, float]] = []
+
+    def record(self, arrived: float, left: float) -> None:
+        with self._lock:
+            self.log.append((arrived, left))
+
+
+class _FleetHandler(_FlakyHandler):
+    server: _FleetService
+
+    def do_POST(self) -> None:
+        arrived = time.time()
+        super().do_POST()
+        self.server.record(arrived, time.time())
+
+
+def _fleet_worker(
+    index: int,
+    store_options: Dict[str, Any],
+    breaker_options: Dict[str, Any],
+    service_url: str,
+    pause: float,
+    events: Any,
+    go: Any,
+    stop: Any,
+) -> None:
+    """One worker process: the breaker shared through Redis, a listener that reports every
+    transition it sees (made here or learned) to the parent, and a loop of ``protected_post``."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent ends the run on Ctrl-C
+    try:
+        breaker = get_circuit_breaker(SERVICE, store=RedisStore(**store_options), **breaker_options)
+    except Exception as error:
+        events.put(("error", index, f"{type(error).__name__}: {error}"))
+        return
+
+    def report(event: TransitionEvent) -> None:
+        events.put(
+            (
+                "transition",
+                index,
+                time.time(),
+                str(event.old_state),
+                str(event.new_state),
+                event.reason,
+                event.failure_count,
+                bool(event.remote),
+            )
+        )
+
+    breaker.add_listener(report)
+    counts = {"ok": 0, "failed": 0, "rejected": 0}
+    events.put(("ready", index, os.getpid()))
+    go.wait()
+    while not stop.is_set():
+        try:
+            protected_post(service_url, service_name=SERVICE, json={"document": "demo"}, timeout=5)
+            counts["ok"] += 1
+        except CircuitBreakerError:
+            counts["rejected"] += 1
+        except requests.RequestException:
+            counts["failed"] += 1
+        stop.wait(pause)
+    status = breaker.get_status()
+    breaker.remove_listener(report)
+    events.put(("done", index, counts, dict(status)))
+
+
+class _Seen:
+    """A transition as a worker saw it."""
+
+    __slots__ = ("failure_count", "new", "old", "reason", "remote", "time", "worker")
+
+    def __init__(
+        self,
+        worker: int,
+        at: float,
+        old: str,
+        new: str,
+        reason: str,
+        failure_count: int,
+        remote: bool,
+    ) -> None:
+        self.worker, self.time, self.old, self.new = worker, at, old, new
+        self.reason, self.failure_count, self.remote = reason, failure_count, remote
+
+    @property
+    def move(self) -> str:
+        return f"{self.old} -> {self.new}"
+
+
+def _fleet_why(seen: _Seen, success_threshold: int) -> str:
+    if seen.remote:
+        return "learned from another process"
+    if seen.reason == "failure_threshold":
+        return f"after {seen.failure_count} consecutive failures, counted across the fleet"
+    if seen.reason == "recovery_timeout":
+        return "recovery timeout passed: this process runs the trial"
+    if seen.reason == "trial_failed":
+        return "the trial failed"
+    if seen.reason == "trial_succeeded":
+        return f"after {success_threshold} successful trials"
+    return f"({seen.reason})"
+
+
+class _Window:
+    """One half_open period of the shared circuit, and the service requests that arrived in it."""
+
+    def __init__(self, start: float, end: float, outcome: str) -> None:
+        self.start, self.end, self.outcome = start, end, outcome
+        self.trials = 0
+        self.most_at_once = 0
+
+
+def _windows(transitions: List[_Seen], log: List[Tuple[float, float]], end: float) -> List[_Window]:
+    """The half_open windows, from the transitions the workers made themselves (each transition of
+    the shared circuit is made by one process), with the requests that reached the service in
+    each: the trials."""
+    own = sorted((t for t in transitions if not t.remote), key=lambda t: t.time)
+    windows: List[_Window] = []
+    for i, seen in enumerate(own):
+        if seen.new != "half_open":
+            continue
+        leaving = next((t for t in own[i + 1 :] if t.old == "half_open"), None)
+        window = _Window(
+            seen.time,
+            leaving.time if leaving else end,
+            leaving.new if leaving else "still half_open",
+        )
+        inside = sorted((a, b) for a, b in log if window.start <= a <= window.end)
+        window.trials = len(inside)
+        for arrived, _ in inside:  # requests in the service at once
+            at_once = sum(1 for a, b in inside if a <= arrived <= b)
+            window.most_at_once = max(window.most_at_once, at_once)
+        windows.append(window)
+    return windows
+
+
+def run_fleet(
+    store_url: str,
+    workers: int = WORKERS,
+    port: int = 8000,
+    duration: float = FLEET_DURATION,
+    out: TextIO = sys.stdout,
+) -> int:
+    """The demo with ``workers`` processes sharing the breaker through the Redis at ``store_url``;
+    returns the exit status (0 when every step of the story was seen, 2 when Redis is not there)."""
+    if duration < MIN_DURATION:
+        raise ValueError(f"duration must be at least {MIN_DURATION:g} seconds")
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    # A namespace of its own: runs do not meet each other's state, and the keys expire soon after.
+    store_options: Dict[str, Any] = {
+        "url": store_url,
+        "namespace": f"fastbreaker-demo-{secrets.token_hex(4)}",
+        "key_ttl": 600.0,
+    }
+    try:
+        store = RedisStore(**store_options)
+    except (TypeError, ValueError) as error:
+        print(f"error: --store: {error}", file=sys.stderr)
+        return 2
+    problem = redis_problem(store_url)
+    if problem is not None:
+        print(
+            f"error: cannot reach Redis at {store.url} ({problem}).\n"
+            f"The fleet demo shares its breaker through Redis. {_redis_help(store_url)}",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        health_server = make_server(
+            "127.0.0.1",
+            port,
+            health.wsgi_app,
+            server_class=_HealthServer,
+            handler_class=_QuietHandler,
+        )
+    except OSError as error:
+        if error.errno == errno.EADDRINUSE:
+            print(
+                f"error: port {port} is already in use; choose another with --port "
+                "(--port 0 picks a free one)",
+                file=sys.stderr,
+            )
+            return 2
+        raise
+
+    recovery_timeout = round(max(0.2, min(2.0, duration / 10)), 2)
+    breaker_options: Dict[str, Any] = {
+        "failure_threshold": 5,
+        "recovery_timeout": recovery_timeout,
+        "success_threshold": 2,
+    }
+    # The parent never calls the service: its breaker (served on the health endpoint) only
+    # watches the shared state.
+    watcher = get_circuit_breaker(SERVICE, store=store, **breaker_options)
+    service = _FleetService()
+    healthy_until, failing_until = duration * 0.25, duration * 0.55
+    context = multiprocessing.get_context("spawn")
+    events = context.Queue()
+    go, stop = context.Event(), context.Event()
+    processes = [
+        context.Process(
+            target=_fleet_worker,
+            args=(
+                i + 1,
+                store_options,
+                breaker_options,
+                service.url,
+                0.02,
+                events,
+                go,
+                stop,
+            ),
+            name=f"fastbreaker-demo-worker-{i + 1}",
+            daemon=True,
+        )
+        for i in range(workers)
+    ]
+    threads = [
+        threading.Thread(target=s.serve_forever, daemon=True) for s in (service, health_server)
+    ]
+    health_url = f"http://127.0.0.1:{health_server.server_port}{health.HEALTH_PATH}"
+    print(
+        f"fastbreaker demo: {workers} processes call a flaky service at {service.url}\n"
+        f"  through one breaker shared in {store.url} (namespace {store.namespace})\n"
+        f"  healthy for {healthy_until:.1f}s, failing until {failing_until:.1f}s, "
+        f"then recovering; ends after {duration:.1f}s\n"
+        f"  breaker '{SERVICE}': failure_threshold=5, recovery_timeout={recovery_timeout}s, "
+        f"success_threshold=2, half_open_max_calls=1 (for the whole fleet)\n"
+        f"  health endpoint of this (watching) process: curl {health_url}",
+        file=out,
+        flush=True,
+    )
+
+    pids: Dict[int, int] = {}
+    done: Dict[int, Tuple[Dict[str, int], Dict[str, Any]]] = {}
+    errors: List[str] = []
+    transitions: List[_Seen] = []
+    pending: List[_Seen] = []
+    started_wall = time.time()
+
+    def drain(block: float = 0.0) -> None:
+        deadline = time.monotonic() + block
+        while True:
+            try:
+                message = events.get(timeout=max(0.0, deadline - time.monotonic()) or 0.001)
+            except queue.Empty:
+                return
+            kind = message[0]
+            if kind == "ready":
+                pids[message[1]] = message[2]
+            elif kind == "error":
+                errors.append(f"worker {message[1]}: {message[2]}")
+            elif kind == "done":
+                done[message[1]] = (message[2], message[3])
+            elif kind == "transition":
+                seen = _Seen(*message[1:])
+                transitions.append(seen)
+                pending.append(seen)
+
+    def show(until: float) -> None:
+        # Transitions arrive from several processes: printed in the order they happened.
+        pending.sort(key=lambda s: s.time)
+        while pending and pending[0].time <= until:
+            seen = pending.pop(0)
+            print(
+                f"[{seen.time - started_wall:5.2f}s] worker {seen.worker}: {seen.move:<21} "
+                f"{_fleet_why(seen, 2)}",
+                file=out,
+                flush=True,
+            )
+
+    interrupted: Optional[float] = None
+    end_wall = started_wall
+    try:
+        for thread in threads:
+            thread.start()
+        # The workers start with Ctrl-C ignored (inherited through exec): the whole process group
+        # gets the signal, and this process ends the run.
+        in_main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if in_main else None
+        try:
+            for process in processes:
+                process.start()
+        finally:
+            if in_main:
+                signal.signal(signal.SIGINT, previous)
+        startup_deadline = time.monotonic() + 60
+        while len(pids) + len(errors) < workers:
+            if time.monotonic() > startup_deadline or not all(p.is_alive() for p in processes):
+                drain(0.5)
+                if len(pids) + len(errors) < workers:
+                    errors.append("a worker process did not start")
+                break
+            drain(0.1)
+        if errors:
+            for problem in errors:
+                print(f"error: {problem}", file=sys.stderr)
+            return 1
+        started = time.monotonic()
+        started_wall = time.time()
+        go.set()
+        phase = "healthy"
+        while (elapsed := time.monotonic() - started) < duration:
+            failing = healthy_until <= elapsed < failing_until
+            now = "failing" if failing else ("healthy" if elapsed < healthy_until else "recovered")
+            if now != phase:
+                phase = now
+                service.failing = failing
+                show(time.time())
+                print(
+                    f"[{elapsed:5.2f}s] service: "
+                    + ("starts failing (503)" if failing else "has recovered (200)"),
+                    file=out,
+                    flush=True,
+                )
+            drain(0.01)
+            show(time.time() - 0.1)
+            watcher.get_status()  # the watching process learns what the workers did
+        end_wall = time.time()
+    except KeyboardInterrupt:
+        interrupted = time.monotonic() - started if go.is_set() else 0.0
+        end_wall = time.time()
+    finally:
+        stop.set()
+        go.set()
+        deadline = time.monotonic() + 15
+        while len(done) + len(errors) < len(pids) and time.monotonic() < deadline:
+            if not any(p.is_alive() for p in processes):
+                drain(0.2)
+                break
+            drain(0.1)
+        for process in processes:
+            process.join(timeout=max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                process.kill()
+                process.join()
+        service.shutdown()
+        health_server.shutdown()
+        service.server_close()
+        health_server.server_close()
+        show(float("inf"))
+    if interrupted is not None:
+        print(f"interrupted after {interrupted:.1f}s (Ctrl-C)", file=out)
+    status = _fleet_summary(
+        out, workers, service, done, errors, transitions, end_wall, watcher.get_status()
+    )
+    return 130 if interrupted is not None else status
+
+
+def _fleet_summary(
+    out: TextIO,
+    workers: int,
+    service: _FleetService,
+    done: Dict[int, Tuple[Dict[str, int], Dict[str, Any]]],
+    errors: List[str],
+    transitions: List[_Seen],
+    end: float,
+    watcher: CircuitBreakerStatus,
+) -> int:
+    every = range(1, workers + 1)
+    opened = {
+        w: min((t.time for t in transitions if t.worker == w and t.new == "open"), default=None)
+        for w in every
+    }
+    first_open = [t for t in transitions if t.old == "closed" and t.new == "open"]
+    openers = sorted({t.worker for t in first_open if not t.remote})
+    spread = None
+    if all(at is not None for at in opened.values()):
+        times = [at for at in opened.values() if at is not None]
+        spread = (max(times) - min(times)) * 1000
+    windows = _windows(transitions, service.log, end)
+    closing = [w for w in windows if w.outcome == "closed"]
+    failed_windows = [w for w in windows if w.outcome == "open"]
+    totals = {k: sum(c[k] for c, _ in done.values()) for k in ("ok", "failed", "rejected")}
+    hits = len(service.log)
+    final = {w: done[w][1]["state"] if w in done else "?" for w in every}
+
+    print("\nsummary:", file=out)
+    print("  worker  calls     ok  failed  rejected  transitions (own + learned)  final", file=out)
+    for w in every:
+        counts = done.get(w, ({"ok": 0, "failed": 0, "rejected": 0}, {}))[0]
+        own = sum(1 for t in transitions if t.worker == w and not t.remote)
+        learned = sum(1 for t in transitions if t.worker == w and t.remote)
+        print(
+            f"  {w:>6}  {sum(counts.values()):>5}  {counts['ok']:>5}  {counts['failed']:>6}  "
+            f"{counts['rejected']:>8}  {own:>6} + {learned:<20}  {final[w]}",
+            file=out,
+        )
+    for i, window in enumerate(windows, 1):
+        print(
+            f"  recovery window {i}: {window.trials} trial(s) reached the service"
+            f"{f', {window.most_at_once} at most at once' if window.trials > 1 else ''}"
+            f" -> {window.outcome}",
+            file=out,
+        )
+    spread_text = "n/a" if spread is None else f"{spread:.0f} ms"
+    checks = [
+        (
+            f"the circuit opened in all {workers} workers within {spread_text} "
+            f"(made by worker {', '.join(map(str, openers)) or '-'}, learned by the others)",
+            spread is not None and len(openers) == 1,
+        ),
+        (
+            f"{totals['rejected']} calls were rejected without touching the network "
+            f"(service hits {hits} = ok {totals['ok']} + failed {totals['failed']})",
+            totals["rejected"] > 0 and hits == totals["ok"] + totals["failed"],
+        ),
+        (
+            "a single trial per recovery window, fleet-wide (trials per window: "
+            f"{', '.join(str(w.trials) for w in windows) or 'none'}; the last one closed the "
+            "circuit with 2, one at a time)",
+            bool(closing)
+            and all(w.trials == 1 for w in failed_windows)
+            and all(w.most_at_once <= 1 for w in windows)
+            and windows[-1] is closing[-1]
+            and closing[-1].trials == 2,
+        ),
+        (
+            "the circuit closed again in every worker and in this watching process",
+            not errors
+            and len(done) == workers
+            and all(state == "closed" for state in final.values())
+            and watcher.get("state") == "closed",
+        ),
+    ]
+    for error in errors:
+        print(f"  error: {error}", file=out)
+    for text, held in checks:
+        print(f"  [{'ok' if held else 'FAILED'}] {text}", file=out)
+    print(f"  final status (watching process): {json.dumps(watcher)}", file=out, flush=True)
+    return 0 if all(held for _, held in checks) else 1
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--port",
@@ -290,6 +806,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--duration",
         type=float,
-        default=20.0,
-        help=f"seconds to run, at least {MIN_DURATION:g} (default 20)",
+        default=None,
+        help=f"seconds to run, at least {MIN_DURATION:g} "
+        f"(default 20; {FLEET_DURATION:g} with --store)",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="share the breaker between processes through this Redis "
+        "(redis://HOST:PORT/DB, rediss://..., unix:///PATH); runs --workers processes",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"processes calling the service, with --store (default {WORKERS})",
     )

@@ -26,13 +26,13 @@ impl<S: Store> Breaker<S> {
     }
 
     /// Decides whether a call may run now without waiting; `None`: ask [`Breaker::acquire`].
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Option<Admission> {
         self.store.try_acquire(&self.config)
     }
 
     /// Reports an outcome without waiting; `None`: report it with [`Breaker::record`].
-    #[inline]
+    #[inline(always)]
     pub fn try_record(&self, ticket: Ticket, outcome: Outcome) -> Option<Option<Transition>> {
         self.store.try_record(&self.config, ticket, outcome)
     }

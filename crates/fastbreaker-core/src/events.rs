@@ -22,6 +22,9 @@ pub enum Reason {
     Reset,
     /// `open()`: opened by hand.
     Forced,
+    /// Learned by reading a shared store's state: the change was made elsewhere and its message
+    /// missed (or the store came back empty, closed).
+    Synchronised,
 }
 
 impl Reason {
@@ -34,16 +37,18 @@ impl Reason {
             Reason::TrialSucceeded => "trial_succeeded",
             Reason::Reset => "reset",
             Reason::Forced => "forced",
+            Reason::Synchronised => "synchronised",
         }
     }
 
-    pub const ALL: [Reason; 6] = [
+    pub const ALL: [Reason; 7] = [
         Reason::FailureThreshold,
         Reason::RecoveryTimeout,
         Reason::TrialFailed,
         Reason::TrialSucceeded,
         Reason::Reset,
         Reason::Forced,
+        Reason::Synchronised,
     ];
 }
 

@@ -75,9 +75,6 @@ pub struct Ticket {
     pub(crate) generation: u64,
     /// The trial's id when the ticket holds a HALF_OPEN trial slot.
     pub(crate) trial: Option<u64>,
-    /// Issued by a store shared by a fleet (its generation and trial are the fleet's), rather than
-    /// by a machine in this process.
-    pub(crate) shared: bool,
 }
 
 impl Ticket {
@@ -86,13 +83,35 @@ impl Ticket {
         Ticket {
             generation,
             trial: None,
-            shared: false,
         }
     }
 
     /// Whether this ticket holds one of the HALF_OPEN trial slots.
     pub fn is_trial(&self) -> bool {
         self.trial.is_some()
+    }
+
+    /// Marks a generation as the fleet's (issued by a shared store) rather than a machine's in
+    /// this process: the bit above every generation (a flag, not a field, so that a ticket stays
+    /// two words and the hot path copies no more than it did).
+    pub(crate) const SHARED: u64 = 1 << 63;
+
+    /// A ticket of a store shared by a fleet.
+    pub(crate) fn shared(generation: u64, trial: Option<u64>) -> Self {
+        Ticket {
+            generation: generation | Self::SHARED,
+            trial,
+        }
+    }
+
+    /// Whether a store shared by a fleet issued this ticket.
+    pub(crate) fn is_shared(&self) -> bool {
+        self.generation & Self::SHARED != 0
+    }
+
+    /// The generation it was issued in, without the shared flag.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation & !Self::SHARED
     }
 }
 
@@ -238,7 +257,6 @@ impl Machine {
         Ticket {
             generation: self.generation,
             trial: Some(id),
-            shared: false,
         }
     }
 

@@ -147,19 +147,25 @@ macro_rules! dispatch {
 }
 
 impl Store for AnyStore {
-    #[inline]
+    #[inline(always)]
     fn try_acquire(&self, config: &Config) -> Option<Admission> {
-        dispatch!(self, store => store.try_acquire(config))
+        match self {
+            AnyStore::Memory(store) => Some(store.admit(config)),
+            AnyStore::Redis(store) => store.try_acquire(config),
+        }
     }
 
-    #[inline]
+    #[inline(always)]
     fn try_record(
         &self,
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
     ) -> Option<Option<Transition>> {
-        dispatch!(self, store => store.try_record(config, ticket, outcome))
+        match self {
+            AnyStore::Memory(store) => Some(store.settle(config, ticket, outcome)),
+            AnyStore::Redis(store) => store.try_record(config, ticket, outcome),
+        }
     }
 
     fn try_snapshot(&self, config: &Config) -> Option<Snapshot> {

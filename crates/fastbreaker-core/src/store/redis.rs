@@ -391,6 +391,9 @@ struct Cache {
     known: Option<Update>,
     /// The latest seq whose transition has been reported here (own or learned).
     reported_seq: u64,
+    /// The breaker went on with its local state since `known` was last set (the server was
+    /// away): what it showed then is the local state.
+    degraded: bool,
 }
 
 /// One breaker of a [`RedisStore`], in this process.
@@ -428,6 +431,7 @@ impl Shared {
                 return false;
             }
         }
+        cache.degraded = false;
         let now = mono();
         let deadline = match update.state {
             State::Closed => 0,
@@ -453,6 +457,73 @@ impl Shared {
         let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
         self.summary
             .store(Summary::UNKNOWN | news, Ordering::Release);
+    }
+
+    /// The server went away: the local state takes over from the last shared state known (an
+    /// open circuit stays open in every process, rather than each starting again closed).
+    fn degrade(&self) {
+        let last = {
+            let mut cache = self.cache.lock();
+            cache.degraded = true;
+            let last = cache.known.take().map(|known| known.state);
+            let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
+            self.summary
+                .store(Summary::UNKNOWN | news, Ordering::Release);
+            last
+        };
+        let local = self.local.view(&self.config).state;
+        // Not reported: the process showed this state already.
+        let _ = match last {
+            Some(State::Open | State::HalfOpen) if local == State::Closed => {
+                self.local.force_open(&self.config)
+            }
+            Some(State::Closed) if local != State::Closed => self.local.reset(&self.config),
+            _ => Ok(None),
+        };
+    }
+
+    /// Adopts a state read from the server (a resync, or a message without a transition) and
+    /// reports the change it makes to what this process showed: a transition missed on the
+    /// channel, or a server that came back empty.
+    fn observe(&self, update: &Update, backstop: Nanos) {
+        let shown = {
+            let cache = self.cache.lock();
+            match &cache.known {
+                Some(known) => Some((known.state, Some(known.incarnation.clone()))),
+                None if cache.degraded => Some((self.local.view(&self.config).state, None)),
+                None => None,
+            }
+        };
+        if !self.adopt(update, None, backstop) {
+            return;
+        }
+        let Some((from, incarnation)) = shown else {
+            return;
+        };
+        if from == update.state {
+            return;
+        }
+        let report = {
+            let mut cache = self.cache.lock();
+            let fresh = update.seq > cache.reported_seq
+                || incarnation.as_deref() != Some(update.incarnation.as_str());
+            cache.reported_seq = cache.reported_seq.max(update.seq);
+            fresh
+        };
+        if report {
+            self.push_news(Notice::Learned(Transition {
+                from,
+                to: update.state,
+                reason: Reason::Synchronised,
+                failure_count: update.failure_count,
+                success_count: update.success_count,
+                failures_before: update.failure_count,
+                successes_before: update.success_count,
+                time: std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64()),
+            }));
+        }
     }
 
     fn push_news(&self, notice: Notice) {
@@ -554,12 +625,17 @@ impl RedisStore {
                 ),
             ));
         }
-        let client = Client::open(url).map_err(|e| {
+        let invalid = |e: redis::RedisError| {
             error(
                 "url",
                 format!("url {:?} is not a valid Redis URL: {e}", redact(url)),
             )
-        })?;
+        };
+        let info = redis::IntoConnectionInfo::into_connection_info(url).map_err(invalid)?;
+        // No CLIENT SETINFO round trips when connecting: a connection is made within one
+        // `timeout`, and each of those would wait a `timeout` of its own on a paused server.
+        let redis_settings = info.redis_settings().clone().set_skip_set_lib_name();
+        let client = Client::open(info.set_redis_settings(redis_settings)).map_err(invalid)?;
         if settings.namespace.is_empty() {
             return Err(error("namespace", "namespace must not be empty".to_owned()));
         }
@@ -688,7 +764,17 @@ impl Inner {
         }
         *self.origin.lock() = new_origin().into();
         self.subscriber_running.store(false, Ordering::Release);
-        for shared in self.live_breakers() {
+        // A lock another thread of the parent held at the fork stays held in the child: skip
+        // what cannot be had (those breakers notice on their next slow operation).
+        let Some(breakers) = self.breakers.try_lock() else {
+            return;
+        };
+        let live: Vec<Arc<Shared>> = breakers
+            .values()
+            .flat_map(|list| list.iter().filter_map(Weak::upgrade))
+            .collect();
+        drop(breakers);
+        for shared in live {
             shared.forget();
         }
     }
@@ -795,7 +881,7 @@ impl Inner {
     fn mark_unreachable(self: &Arc<Self>, error: &StoreError) {
         if self.reachable.swap(false, Ordering::AcqRel) {
             for shared in self.live_breakers() {
-                shared.forget();
+                shared.degrade();
             }
         }
         if !self.warned.swap(true, Ordering::AcqRel) {
@@ -848,24 +934,26 @@ impl Inner {
         }
     }
 
-    /// Re-reads every breaker's state (and loads the scripts, so that calls find them).
-    fn resync(&self) -> StoreResult<()> {
-        self.run(|connection| {
-            for script in [
-                &scripts().acquire,
-                &scripts().record,
-                &scripts().manual,
-                &scripts().read,
-            ] {
-                script.prepare_invoke().load(connection)?;
-            }
-            Ok(())
-        })?;
+    /// Re-reads every breaker's state; with `load`, first loads the scripts (after connecting:
+    /// the server may have restarted without them, and calls should find them loaded).
+    fn resync(&self, load: bool) -> StoreResult<()> {
+        if load {
+            self.run(|connection| {
+                for script in [
+                    &scripts().acquire,
+                    &scripts().record,
+                    &scripts().manual,
+                    &scripts().read,
+                ] {
+                    script.prepare_invoke().load(connection)?;
+                }
+                Ok(())
+            })?;
+        }
         for shared in self.live_breakers() {
             let reply = self.script(&scripts().read, &shared, &shared.config, &[])?;
-            shared.adopt(
+            shared.observe(
                 &reply.update,
-                None,
                 self.settings.refresh_interval.as_nanos() as u64,
             );
         }
@@ -904,7 +992,7 @@ impl Inner {
             shared,
             config,
             &[
-                ticket.generation.to_string(),
+                ticket.generation().to_string(),
                 trial.to_string(),
                 outcome.to_owned(),
             ],
@@ -979,7 +1067,7 @@ fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> 
     pubsub
         .set_read_timeout(Some(POLL_INTERVAL))
         .map_err(unavailable)?;
-    inner.resync()?;
+    inner.resync(true)?;
     inner.mark_reachable();
     let refresh = inner.settings.refresh_interval;
     let mut last_resync = Instant::now();
@@ -1004,7 +1092,7 @@ fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> 
         if !reachable && now.duration_since(last_probe) >= RETRY_INTERVAL {
             // A call found the server unreachable while this connection was quiet: probe.
             last_probe = now;
-            if inner.resync().is_ok() {
+            if inner.resync(true).is_ok() {
                 last_resync = now;
                 inner.mark_reachable();
             }
@@ -1020,7 +1108,7 @@ fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> 
             }
             if now.duration_since(last_resync) >= refresh {
                 last_resync = now;
-                if let Err(error) = inner.resync() {
+                if let Err(error) = inner.resync(false) {
                     inner.mark_unreachable(&error);
                 }
             }
@@ -1045,13 +1133,18 @@ fn apply(inner: &Inner, payload: &str) {
     let own = inner.origin();
     let backstop = inner.settings.refresh_interval.as_nanos() as u64;
     for shared in targets {
-        shared.adopt(&message.update, None, backstop);
-        shared.learn(
-            &message.origin,
-            &own,
-            message.update.seq,
-            message.transition,
-        );
+        if message.origin == *own || message.transition.is_some() {
+            shared.adopt(&message.update, None, backstop);
+            shared.learn(
+                &message.origin,
+                &own,
+                message.update.seq,
+                message.transition,
+            );
+        } else {
+            // No transition in it, but it may show one whose message this process missed.
+            shared.observe(&message.update, backstop);
+        }
     }
 }
 
@@ -1098,7 +1191,7 @@ impl RedisBreakerStore {
         if self.inner().settings.unavailable != Unavailable::Local {
             return None;
         }
-        if !ticket.shared {
+        if !ticket.is_shared() {
             return self.shared.local.settle(config, ticket, outcome);
         }
         match self.shared.local.admit(config) {
@@ -1179,19 +1272,14 @@ impl RedisBreakerStore {
 }
 
 impl Store for RedisBreakerStore {
-    #[inline]
+    // Not inlined into the bindings: the in-memory store's hot path, beside it in the same
+    // `match`, stays as small as it was.
+    #[inline(never)]
     fn try_acquire(&self, config: &Config) -> Option<Admission> {
         let summary = self.shared.summary.load(Ordering::Acquire);
         let generation = summary >> Summary::GENERATION_SHIFT;
         match summary & Summary::STATE_BITS {
-            Summary::CLOSED => Some(Admission::Admitted(
-                Ticket {
-                    generation,
-                    trial: None,
-                    shared: true,
-                },
-                None,
-            )),
+            Summary::CLOSED => Some(Admission::Admitted(Ticket::shared(generation, None), None)),
             Summary::OPEN | Summary::HALF_OPEN => {
                 let now = mono();
                 let deadline = self.shared.deadline.load(Ordering::Relaxed);
@@ -1226,11 +1314,8 @@ impl Store for RedisBreakerStore {
                     .then_some(reply.remaining);
                 let transition = self.inner().settle_reply(&self.shared, &reply, full);
                 if reply.admitted {
-                    let ticket = Ticket {
-                        generation: reply.update.generation & Summary::GENERATION_MASK,
-                        trial: reply.trial,
-                        shared: true,
-                    };
+                    let generation = reply.update.generation & Summary::GENERATION_MASK;
+                    let ticket = Ticket::shared(generation, reply.trial);
                     Ok(Admission::Admitted(ticket, transition))
                 } else {
                     // The transition (if any) was ours to report, but a rejection has no place
@@ -1252,19 +1337,19 @@ impl Store for RedisBreakerStore {
         }
     }
 
-    #[inline]
+    #[inline(never)]
     fn try_record(
         &self,
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
     ) -> Option<Option<Transition>> {
-        if !ticket.shared {
+        if !ticket.is_shared() {
             return Some(self.record_locally(config, ticket, outcome));
         }
         if ticket.trial.is_none() {
             let summary = self.shared.summary.load(Ordering::Acquire) & !Summary::NEWS;
-            let quiet = Summary::quiet_closed(ticket.generation);
+            let quiet = Summary::quiet_closed(ticket.generation());
             match outcome {
                 Outcome::Success if summary == quiet => return Some(None),
                 // An ignored outcome of a call admitted while CLOSED changes nothing, late or not.
@@ -1301,7 +1386,7 @@ impl Store for RedisBreakerStore {
     }
 
     fn release(&self, config: &Config, ticket: Ticket) {
-        if !ticket.shared {
+        if !ticket.is_shared() {
             self.shared.local.release(config, ticket);
         } else if ticket.trial.is_some() {
             // No I/O here: the subscriber thread (or this breaker's next call) hands it back.

@@ -1,0 +1,285 @@
+//! The Redis store's scripts and cache against a real `redis-server` on a private loopback port.
+//! Two `RedisStore` handles on one server stand for two processes of a fleet (each has its own
+//! connections, subscriber thread, cache and origin). Skipped when `redis-server` is not
+//! installed, except under CI (`CI` set), where it must be.
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fastbreaker_core::clock::NANOS_PER_SECOND;
+use fastbreaker_core::{
+    Admission, Config, Notice, Outcome, RedisBreakerStore, RedisSettings, RedisStore, State, Store,
+    TrialTimeout, Unavailable,
+};
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn server() -> Option<Server> {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    let child = match child {
+        Ok(child) => child,
+        Err(_) if std::env::var_os("CI").is_none() => {
+            eprintln!("redis-server is not installed: skipped");
+            return None;
+        }
+        Err(error) => panic!("redis-server is needed under CI: {error}"),
+    };
+    let server = Server {
+        child,
+        url: format!("redis://127.0.0.1:{port}/0"),
+    };
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "redis-server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(server)
+}
+
+fn config(failures: u32, recovery_ms: u64, max_trials: u32, trial_timeout: TrialTimeout) -> Config {
+    Config::new(
+        failures,
+        1,
+        max_trials,
+        recovery_ms * NANOS_PER_SECOND / 1000,
+        trial_timeout,
+    )
+    .unwrap()
+}
+
+fn settings() -> RedisSettings {
+    RedisSettings {
+        timeout: Duration::from_millis(500),
+        ..RedisSettings::default()
+    }
+}
+
+fn admit(store: &RedisBreakerStore, config: &Config) -> Option<fastbreaker_core::Ticket> {
+    match store.acquire(config).unwrap() {
+        Admission::Admitted(ticket, _) => Some(ticket),
+        Admission::Rejected(_) => None,
+    }
+}
+
+fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < Duration::from_secs(3), "never: {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn failures_count_across_the_fleet_and_a_success_anywhere_resets_them() {
+    let Some(server) = server() else { return };
+    let config = config(3, 60_000, 1, TrialTimeout::RecoveryTimeout);
+    let a = RedisStore::new(&server.url, settings())
+        .unwrap()
+        .breaker("db", config);
+    let b = RedisStore::new(&server.url, settings())
+        .unwrap()
+        .breaker("db", config);
+
+    let ticket = admit(&a, &config).unwrap();
+    assert_eq!(a.record(&config, ticket, Outcome::Failure).unwrap(), None);
+    let ticket = admit(&b, &config).unwrap();
+    assert_eq!(b.record(&config, ticket, Outcome::Failure).unwrap(), None);
+    assert_eq!(a.snapshot(&config).unwrap().failure_count, 2);
+
+    // A success in A resets the fleet's consecutive count: B's next failure is the first again.
+    wait_for("A hears of the failures", || {
+        a.snapshot(&config).unwrap().failure_count == 2
+    });
+    let ticket = admit(&a, &config).unwrap();
+    assert_eq!(a.record(&config, ticket, Outcome::Success).unwrap(), None);
+    assert_eq!(b.snapshot(&config).unwrap().failure_count, 0);
+
+    let mut transitions = Vec::new();
+    for store in [&a, &b, &a] {
+        let ticket = admit(store, &config).unwrap();
+        transitions.push(store.record(&config, ticket, Outcome::Failure).unwrap());
+    }
+    assert_eq!(transitions[..2], [None, None]);
+    let opened = transitions[2].expect("the third failure in a row, fleet-wide, opens it");
+    assert_eq!((opened.from, opened.to), (State::Closed, State::Open));
+    assert_eq!(opened.failures_before, 3); // as in-process: the count that opened it
+    assert_eq!(b.snapshot(&config).unwrap().state, State::Open);
+    // B learns it from the channel, and rejects without the server.
+    wait_for(
+        "B rejects locally",
+        || matches!(b.try_acquire(&config), Some(Admission::Rejected(r)) if r.state == State::Open),
+    );
+    wait_for("B reports the transition it learned", || b.has_news());
+    let news = b.take_news();
+    assert!(
+        news.iter()
+            .any(|n| matches!(n, Notice::Learned(t) if t.to == State::Open)),
+        "{news:?}"
+    );
+    assert!(!a
+        .take_news()
+        .iter()
+        .any(|n| matches!(n, Notice::Learned(_))));
+}
+
+#[test]
+fn the_trial_cap_holds_for_the_whole_fleet_and_hung_trials_give_their_slot_back() {
+    let Some(server) = server() else { return };
+    let config = config(
+        1,
+        100,
+        2,
+        TrialTimeout::Limit(300 * NANOS_PER_SECOND / 1000),
+    );
+    let stores: Vec<RedisBreakerStore> = (0..4)
+        .map(|_| {
+            RedisStore::new(&server.url, settings())
+                .unwrap()
+                .breaker("api", config)
+        })
+        .collect();
+    let ticket = admit(&stores[0], &config).unwrap();
+    stores[0].record(&config, ticket, Outcome::Failure).unwrap();
+    std::thread::sleep(Duration::from_millis(150));
+    let admitted: Vec<_> = (0..12)
+        .filter_map(|i| admit(&stores[i % 4], &config))
+        .collect();
+    assert_eq!(
+        admitted.len(),
+        2,
+        "exactly half_open_max_calls trials in the fleet"
+    );
+    assert!(admitted.iter().all(|t| t.is_trial()));
+    assert_eq!(stores[3].snapshot(&config).unwrap().trials_in_flight, 2);
+    // Both trials hang: after trial_timeout their slots go to new callers.
+    std::thread::sleep(Duration::from_millis(350));
+    let late = admit(&stores[1], &config).expect("a hung trial's slot comes back");
+    assert!(late.is_trial());
+    // The first trial's success still counts (same half-open period): success_threshold 1.
+    let transition = stores[0]
+        .record(&config, admitted[0], Outcome::Success)
+        .unwrap()
+        .expect("closes");
+    assert_eq!(transition.to, State::Closed);
+    // The other tickets are late now: they change nothing.
+    assert_eq!(
+        stores[1].record(&config, late, Outcome::Failure).unwrap(),
+        None
+    );
+    assert_eq!(stores[2].snapshot(&config).unwrap().state, State::Closed);
+}
+
+#[test]
+fn reset_and_open_act_on_the_whole_fleet() {
+    let Some(server) = server() else { return };
+    let config = config(5, 60_000, 1, TrialTimeout::RecoveryTimeout);
+    let a = RedisStore::new(&server.url, settings())
+        .unwrap()
+        .breaker("x", config);
+    let b = RedisStore::new(&server.url, settings())
+        .unwrap()
+        .breaker("x", config);
+    let ticket = admit(&a, &config).unwrap();
+    let opened = b.force_open(&config).unwrap().expect("closed -> open");
+    assert_eq!(opened.from, State::Closed);
+    assert_eq!(a.snapshot(&config).unwrap().state, State::Open);
+    // A call admitted before the opening is late: its failure counts nothing.
+    assert_eq!(a.record(&config, ticket, Outcome::Failure).unwrap(), None);
+    assert_eq!(a.snapshot(&config).unwrap().failure_count, 0);
+    let closed = a.reset(&config).unwrap().expect("open -> closed");
+    assert_eq!((closed.from, closed.to), (State::Open, State::Closed));
+    wait_for("B admits again without the server", || {
+        matches!(b.try_acquire(&config), Some(Admission::Admitted(..)))
+    });
+}
+
+#[test]
+fn an_unreachable_server_leaves_each_breaker_to_itself_as_configured() {
+    let port = free_port(); // nothing listens there
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let config = config(2, 60_000, 1, TrialTimeout::RecoveryTimeout);
+    for mode in [Unavailable::Local, Unavailable::Closed, Unavailable::Open] {
+        let store = RedisStore::new(
+            &url,
+            RedisSettings {
+                unavailable: mode,
+                ..settings()
+            },
+        )
+        .unwrap();
+        let breaker = store.breaker(&format!("down-{}", mode.as_str()), config);
+        let started = Instant::now();
+        let first = breaker.acquire(&config).unwrap();
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "waited past the timeout"
+        );
+        assert!(!store.is_reachable());
+        match mode {
+            Unavailable::Local => {
+                // Its own state: two failures open it, in this process only.
+                let Admission::Admitted(ticket, _) = first else {
+                    panic!("{first:?}")
+                };
+                breaker.record(&config, ticket, Outcome::Failure).unwrap();
+                let ticket = admit(&breaker, &config).unwrap();
+                let opened = breaker.record(&config, ticket, Outcome::Failure).unwrap();
+                assert_eq!(opened.map(|t| t.to), Some(State::Open));
+                assert!(admit(&breaker, &config).is_none());
+            }
+            Unavailable::Closed => {
+                for _ in 0..5 {
+                    let ticket = admit(&breaker, &config).expect("let through");
+                    assert_eq!(
+                        breaker.record(&config, ticket, Outcome::Failure).unwrap(),
+                        None
+                    );
+                }
+            }
+            Unavailable::Open => assert!(matches!(first, Admission::Rejected(_))),
+        }
+        let news = breaker.take_news();
+        let warnings = news
+            .iter()
+            .filter(|n| matches!(n, Notice::StoreUnreachable(_)))
+            .count();
+        assert_eq!(warnings, 1, "{news:?}");
+        assert!(breaker.take_news().is_empty(), "warned once");
+    }
+}
