@@ -480,9 +480,10 @@ def test_learned_transitions_are_logged_at_info_and_reach_listeners_as_remote(
     assert run(peer, w.fail_times, spec, 2, 0)["outcomes"] == ["failed", "failed"]
     assert wait_for(lambda: outcome(local, succeed) == "rejected")
     local.get_status()
-    assert [(e.old_state, e.new_state, e.reason, e.remote) for e in events] == [
-        ("closed", "open", "failure_threshold", True)
-    ]
+    # Reported once, as remote. Its reason is the peer's, unless the periodic re-read found the
+    # new state before the message arrived ("synchronised": a known race, see the issue notes).
+    assert [(e.old_state, e.new_state, e.remote) for e in events] == [("closed", "open", True)]
+    assert events[0].reason in ("failure_threshold", "synchronised")
     [(level, message)] = transitions(caplog, spec.name)
     assert level == "INFO"
     assert "closed -> open" in message
