@@ -223,8 +223,24 @@ impl PyCircuitBreaker {
     }
 
     /// Takes admission for one call, publishing the transition that admitting made (if any).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn admit(&self, py: Python<'_>) -> PyResult<Result<TicketGuard<'_>, Rejection>> {
+        if let Some(ticket) = self.core.admit_closed() {
+            // The hot path: a CLOSED circuit, no lock, nothing to publish but news.
+            let guard = TicketGuard {
+                core: &self.core,
+                ticket: Some(ticket),
+            };
+            if self.core.has_news() {
+                self.report_news(py)?;
+            }
+            return Ok(Ok(guard));
+        }
+        self.admit_slow(py)
+    }
+
+    #[inline(never)]
+    fn admit_slow(&self, py: Python<'_>) -> PyResult<Result<TicketGuard<'_>, Rejection>> {
         Ok(match self.acquire_ticket(py)? {
             Admission::Admitted(ticket, transition) => {
                 let guard = TicketGuard {
@@ -242,8 +258,20 @@ impl PyCircuitBreaker {
     }
 
     /// Reports the outcome of an admitted call and publishes what it changed.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn settle(&self, py: Python<'_>, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
+        if self.core.settle_quiet(ticket, outcome) {
+            // The hot path: nothing changed, nothing to publish but news.
+            if self.core.has_news() {
+                return self.report_news(py);
+            }
+            return Ok(());
+        }
+        self.settle_slow(py, ticket, outcome)
+    }
+
+    #[inline(never)]
+    fn settle_slow(&self, py: Python<'_>, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
         let transition = self.record_outcome(py, ticket, outcome)?;
         self.publish(py, transition)
     }

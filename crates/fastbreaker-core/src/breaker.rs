@@ -25,6 +25,20 @@ impl<S: Store> Breaker<S> {
         &self.store
     }
 
+    /// The hot path's admission (a CLOSED circuit, no lock); `None`: ask
+    /// [`Breaker::try_acquire`].
+    #[inline(always)]
+    pub fn admit_closed(&self) -> Option<Ticket> {
+        self.store.admit_closed()
+    }
+
+    /// The hot path's outcome (one that changes nothing, no lock); `false`: report it with
+    /// [`Breaker::try_record`].
+    #[inline(always)]
+    pub fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        self.store.settle_quiet(ticket, outcome)
+    }
+
     /// Decides whether a call may run now without waiting; `None`: ask [`Breaker::acquire`].
     #[inline(always)]
     pub fn try_acquire(&self) -> Option<Admission> {

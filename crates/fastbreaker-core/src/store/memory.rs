@@ -85,33 +85,46 @@ impl<C: Clock> MemoryStore<C> {
         result
     }
 
+    /// The lock-free admission of a call to a CLOSED circuit: a transition racing with it makes
+    /// its outcome late, exactly as if it had been admitted just before the transition.
+    #[inline(always)]
+    pub fn admit_closed(&self) -> Option<Ticket> {
+        let summary = self.summary.load(Ordering::Acquire);
+        (summary & Summary::STATE_BITS == Summary::CLOSED)
+            .then(|| Ticket::closed(summary >> Summary::GENERATION_SHIFT))
+    }
+
+    /// Records, lock-free, an outcome that changes nothing: a success or an ignored outcome in
+    /// the CLOSED generation the call was admitted in, with no failures counted (or, for an
+    /// ignored outcome, some). Whether it was one.
+    #[inline(always)]
+    pub fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        if ticket.trial.is_some() {
+            return false;
+        }
+        let summary = self.summary.load(Ordering::Acquire);
+        let quiet = Summary::quiet_closed(ticket.generation);
+        match outcome {
+            Outcome::Success => summary == quiet,
+            Outcome::Ignored => summary & !Summary::FAILURES == quiet,
+            Outcome::Failure => false,
+        }
+    }
+
     /// Decides whether a call may run now (never fails: memory is always there).
     #[inline]
     pub fn admit(&self, config: &Config) -> Admission {
-        let summary = self.summary.load(Ordering::Acquire);
-        if summary & Summary::STATE_BITS == Summary::CLOSED {
-            // Lock-free: a transition racing with this call makes its outcome late, exactly as
-            // if the call had been admitted just before the transition.
-            let generation = summary >> Summary::GENERATION_SHIFT;
-            return Admission::Admitted(Ticket::closed(generation), None);
+        match self.admit_closed() {
+            Some(ticket) => Admission::Admitted(ticket, None),
+            None => self.change(|machine| machine.acquire(config, &self.clock)),
         }
-        self.change(|machine| machine.acquire(config, &self.clock))
     }
 
     /// Reports an outcome (never fails).
     #[inline]
     pub fn settle(&self, config: &Config, ticket: Ticket, outcome: Outcome) -> Option<Transition> {
-        if ticket.trial.is_none() {
-            // Lock-free when the outcome changes nothing: a success or an ignored outcome in the
-            // CLOSED generation the call was admitted in, with no failures counted (or, for an
-            // ignored outcome, some).
-            let summary = self.summary.load(Ordering::Acquire);
-            let quiet = Summary::quiet_closed(ticket.generation);
-            match outcome {
-                Outcome::Success if summary == quiet => return None,
-                Outcome::Ignored if summary & !Summary::FAILURES == quiet => return None,
-                _ => {}
-            }
+        if self.settle_quiet(ticket, outcome) {
+            return None;
         }
         self.change(|machine| machine.record(config, ticket, outcome, &self.clock))
     }
@@ -129,6 +142,16 @@ impl<C: Clock> MemoryStore<C> {
 }
 
 impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
+    #[inline(always)]
+    fn admit_closed(&self) -> Option<Ticket> {
+        MemoryStore::admit_closed(self)
+    }
+
+    #[inline(always)]
+    fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        MemoryStore::settle_quiet(self, ticket, outcome)
+    }
+
     #[inline]
     fn try_acquire(&self, config: &Config) -> Option<Admission> {
         Some(self.admit(config))

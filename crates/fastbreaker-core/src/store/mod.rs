@@ -51,6 +51,20 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Where a breaker's state lives. Every method is called with no lock of the caller's held, and
 /// none of them may call back into the caller.
 pub trait Store: Send + Sync {
+    /// The hot path: admits a call to a CLOSED circuit without a lock and without waiting, or
+    /// `None` when the store must decide with [`Store::try_acquire`] or [`Store::acquire`].
+    fn admit_closed(&self) -> Option<Ticket> {
+        None
+    }
+
+    /// The hot path: records an outcome that changes nothing (a success or an ignored outcome of
+    /// a CLOSED-circuit call, with nothing to reset) without a lock and without waiting. `false`:
+    /// record it with [`Store::try_record`] or [`Store::record`].
+    fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        let _ = (ticket, outcome);
+        false
+    }
+
     /// Decides whether a call may run now, without waiting on anything (no I/O, no lock held for
     /// longer than a few instructions); `None` when only [`Store::acquire`] can tell. The bindings
     /// let other threads run while a store may wait, and only then.
@@ -147,6 +161,16 @@ macro_rules! dispatch {
 }
 
 impl Store for AnyStore {
+    #[inline(always)]
+    fn admit_closed(&self) -> Option<Ticket> {
+        dispatch!(self, store => store.admit_closed())
+    }
+
+    #[inline(always)]
+    fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        dispatch!(self, store => store.settle_quiet(ticket, outcome))
+    }
+
     #[inline(always)]
     fn try_acquire(&self, config: &Config) -> Option<Admission> {
         match self {

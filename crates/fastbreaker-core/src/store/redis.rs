@@ -394,7 +394,22 @@ struct Cache {
     /// The breaker went on with its local state since `known` was last set (the server was
     /// away): what it showed then is the local state.
     degraded: bool,
+    /// A change found by re-reading, held for [`SYNC_GRACE`]: reported only if the message of the
+    /// transition behind it (which carries the real reason) does not arrive first.
+    pending: Option<PendingReport>,
 }
+
+#[derive(Debug)]
+struct PendingReport {
+    seq: u64,
+    since: Instant,
+    transition: Transition,
+    /// The state was rebuilt (another incarnation): no message will explain it.
+    rebuilt: bool,
+}
+
+/// How long a change found by re-reading waits for its own message before it is reported.
+const SYNC_GRACE: Duration = Duration::from_millis(250);
 
 /// One breaker of a [`RedisStore`], in this process.
 #[derive(Debug)]
@@ -503,26 +518,53 @@ impl Shared {
         if from == update.state {
             return;
         }
+        let rebuilt = incarnation.as_deref() != Some(update.incarnation.as_str());
+        let mut cache = self.cache.lock();
+        if update.seq > cache.reported_seq || rebuilt {
+            cache.pending = Some(PendingReport {
+                seq: update.seq,
+                since: Instant::now(),
+                rebuilt,
+                transition: Transition {
+                    from,
+                    to: update.state,
+                    reason: Reason::Synchronised,
+                    failure_count: update.failure_count,
+                    success_count: update.success_count,
+                    failures_before: update.failure_count,
+                    successes_before: update.success_count,
+                    time: std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                },
+            });
+        }
+    }
+
+    /// Reports a change found by re-reading once its grace has passed without its message.
+    fn flush_pending(&self, now: Instant) {
         let report = {
             let mut cache = self.cache.lock();
-            let fresh = update.seq > cache.reported_seq
-                || incarnation.as_deref() != Some(update.incarnation.as_str());
-            cache.reported_seq = cache.reported_seq.max(update.seq);
-            fresh
+            match &cache.pending {
+                Some(pending) if now.duration_since(pending.since) >= SYNC_GRACE => {
+                    let pending = cache.pending.take().expect("matched above");
+                    let report = pending.rebuilt || pending.seq > cache.reported_seq;
+                    cache.reported_seq = cache.reported_seq.max(pending.seq);
+                    report.then_some(pending.transition)
+                }
+                _ => None,
+            }
         };
-        if report {
-            self.push_news(Notice::Learned(Transition {
-                from,
-                to: update.state,
-                reason: Reason::Synchronised,
-                failure_count: update.failure_count,
-                success_count: update.success_count,
-                failures_before: update.failure_count,
-                successes_before: update.success_count,
-                time: std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64()),
-            }));
+        if let Some(transition) = report {
+            self.push_news(Notice::Learned(transition));
+        }
+    }
+
+    /// A transition up to `seq` was reported (or made here): a held report of it is not needed.
+    fn reported(cache: &mut Cache, seq: u64) {
+        cache.reported_seq = cache.reported_seq.max(seq);
+        if cache.pending.as_ref().is_some_and(|p| p.seq <= seq) {
+            cache.pending = None;
         }
     }
 
@@ -543,9 +585,7 @@ impl Shared {
         let report = {
             let mut cache = self.cache.lock();
             let fresh = seq > cache.reported_seq;
-            if fresh {
-                cache.reported_seq = seq;
-            }
+            Self::reported(&mut cache, seq);
             fresh && origin != own_origin
         };
         if report {
@@ -554,8 +594,7 @@ impl Shared {
     }
 
     fn own_transition(&self, seq: u64) {
-        let mut cache = self.cache.lock();
-        cache.reported_seq = cache.reported_seq.max(seq);
+        Self::reported(&mut self.cache.lock(), seq);
     }
 }
 
@@ -1072,6 +1111,7 @@ fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> 
     let refresh = inner.settings.refresh_interval;
     let mut last_resync = Instant::now();
     let mut last_probe = Instant::now();
+    let mut last_chores = Instant::now();
     loop {
         if store.strong_count() <= 1 || inner.pid.load(Ordering::Acquire) != pid {
             // Only this thread holds the store (or the process forked): done.
@@ -1082,12 +1122,19 @@ fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> 
                 if let Ok(payload) = message.get_payload::<String>() {
                     apply(inner, &payload);
                 }
-                continue;
             }
             Err(error) if error.is_timeout() => {}
             Err(error) => return Err(unavailable(error)),
         }
+        // The chores, at most once a poll interval however busy the channel is.
         let now = Instant::now();
+        if now.duration_since(last_chores) < POLL_INTERVAL {
+            continue;
+        }
+        last_chores = now;
+        for shared in inner.live_breakers() {
+            shared.flush_pending(now);
+        }
         let reachable = inner.reachable.load(Ordering::Acquire);
         if !reachable && now.duration_since(last_probe) >= RETRY_INTERVAL {
             // A call found the server unreachable while this connection was quiet: probe.
@@ -1272,6 +1319,27 @@ impl RedisBreakerStore {
 }
 
 impl Store for RedisBreakerStore {
+    #[inline]
+    fn admit_closed(&self) -> Option<Ticket> {
+        let summary = self.shared.summary.load(Ordering::Acquire);
+        (summary & Summary::STATE_BITS == Summary::CLOSED)
+            .then(|| Ticket::shared(summary >> Summary::GENERATION_SHIFT, None))
+    }
+
+    #[inline]
+    fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
+        if !ticket.is_shared() || ticket.trial.is_some() {
+            return false;
+        }
+        let summary = self.shared.summary.load(Ordering::Acquire) & !Summary::NEWS;
+        match outcome {
+            Outcome::Success => summary == Summary::quiet_closed(ticket.generation()),
+            // An ignored outcome of a call admitted while CLOSED changes nothing, late or not.
+            Outcome::Ignored => true,
+            Outcome::Failure => false,
+        }
+    }
+
     // Not inlined into the bindings: the in-memory store's hot path, beside it in the same
     // `match`, stays as small as it was.
     #[inline(never)]
@@ -1545,6 +1613,98 @@ mod tests {
         assert_eq!(transition.reason, Reason::FailureThreshold);
         assert_eq!(transition.failures_before, 4);
         assert!(parse_message("too few fields").is_err());
+    }
+
+    fn shared() -> Shared {
+        Shared {
+            name: "n".into(),
+            key: "{fastbreaker:n}".into(),
+            trials_key: "{fastbreaker:n}:trials".into(),
+            config: Config::default(),
+            summary: AtomicU64::new(Summary::UNKNOWN),
+            deadline: AtomicU64::new(0),
+            cache: Mutex::new(Cache::default()),
+            local: MemoryStore::default(),
+            news: Mutex::new(Vec::new()),
+            released: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn update(seq: u64, state: State, incarnation: &str) -> Update {
+        Update {
+            incarnation: incarnation.into(),
+            seq,
+            generation: seq,
+            state,
+            failure_count: 0,
+            success_count: 0,
+            last_failure_time: None,
+            open_remaining: NANOS_PER_SECOND,
+            trials_in_flight: 0,
+        }
+    }
+
+    fn learned(shared: &Shared) -> Vec<(State, State, Reason)> {
+        std::mem::take(&mut *shared.news.lock())
+            .into_iter()
+            .filter_map(|notice| match notice {
+                Notice::Learned(t) => Some((t.from, t.to, t.reason)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_change_found_by_re_reading_yields_to_its_own_message() {
+        let shared = shared();
+        shared.observe(&update(1, State::Closed, "a"), 0);
+        // The re-read finds the circuit open before the message that opened it arrives...
+        shared.observe(&update(5, State::Open, "a"), 0);
+        assert!(learned(&shared).is_empty(), "held for its message");
+        // ... which then arrives, with the real reason.
+        let message =
+            parse_message("peer a 5 5 1 3 0 1 1000000 0 1 failure_threshold 3 0 1 n").unwrap();
+        shared.adopt(&message.update, None, 0);
+        shared.learn("peer", "me", 5, message.transition);
+        shared.flush_pending(Instant::now() + SYNC_GRACE);
+        assert_eq!(
+            learned(&shared),
+            [(State::Closed, State::Open, Reason::FailureThreshold)]
+        );
+    }
+
+    #[test]
+    fn a_change_without_a_message_is_reported_after_the_grace() {
+        let shared = shared();
+        shared.observe(&update(3, State::Open, "a"), 0);
+        // A server restarted empty: another incarnation, seq back to 0, closed.
+        shared.observe(&update(0, State::Closed, ""), 0);
+        shared.flush_pending(Instant::now());
+        assert!(learned(&shared).is_empty(), "not before the grace");
+        shared.flush_pending(Instant::now() + SYNC_GRACE);
+        assert_eq!(
+            learned(&shared),
+            [(State::Open, State::Closed, Reason::Synchronised)]
+        );
+        shared.flush_pending(Instant::now() + SYNC_GRACE);
+        assert!(learned(&shared).is_empty(), "once");
+    }
+
+    #[test]
+    fn a_rebuilt_state_explained_by_a_message_is_reported_once() {
+        let shared = shared();
+        shared.observe(&update(3, State::Closed, "a"), 0);
+        // Rebuilt (another incarnation) and opened at once; the opening's message follows.
+        shared.observe(&update(2, State::Open, "b"), 0);
+        let message =
+            parse_message("peer b 2 1 1 3 0 1 1000000 0 1 failure_threshold 3 0 1 n").unwrap();
+        shared.adopt(&message.update, None, 0);
+        shared.learn("peer", "me", 2, message.transition);
+        shared.flush_pending(Instant::now() + SYNC_GRACE);
+        assert_eq!(
+            learned(&shared),
+            [(State::Closed, State::Open, Reason::FailureThreshold)]
+        );
     }
 
     #[test]
