@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use fastbreaker_core::config::Config;
-use fastbreaker_core::{AnyStore, RedisSettings, RedisStore, Unavailable};
+use fastbreaker_core::{AnyStore, RedisSettings, RedisStore, TlsFiles, Unavailable};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -55,6 +55,24 @@ fn seconds(value: &Bound<'_, PyAny>, argument: &str, minimum: f64) -> PyResult<D
         )));
     }
     Ok(Duration::from_secs_f64(number))
+}
+
+/// The contents of a PEM file named by a `str` or `os.PathLike` (`None`: not given).
+fn pem(path: Option<&Bound<'_, PyAny>>, argument: &str) -> PyResult<Option<Vec<u8>>> {
+    let Some(path) = path else { return Ok(None) };
+    let fspath = path.py().import("os")?.getattr("fspath")?;
+    let path: String = match fspath.call1((path,)) {
+        Ok(p) if p.is_instance_of::<PyString>() => p.extract()?,
+        _ => {
+            return Err(PyTypeError::new_err(format!(
+                "{argument} must be a path (a str or an os.PathLike of one), got {}",
+                type_name(path)
+            )))
+        }
+    };
+    std::fs::read(&path)
+        .map(Some)
+        .map_err(|e| PyValueError::new_err(format!("{argument}: cannot read '{path}': {e}")))
 }
 
 fn text(value: &Bound<'_, PyAny>, argument: &str) -> PyResult<String> {
@@ -107,7 +125,11 @@ impl PyRedisStore {
         store_unavailable = Arg::Missing,
         refresh_interval = Arg::Missing,
         key_ttl = Arg::Missing,
+        ssl_ca_certs = None,
+        ssl_certfile = None,
+        ssl_keyfile = None,
     ))]
+    #[allow(clippy::too_many_arguments)] // the documented signature
     fn new(
         url: &Bound<'_, PyAny>,
         namespace: Arg<Object<'_>>,
@@ -115,6 +137,9 @@ impl PyRedisStore {
         store_unavailable: Arg<Object<'_>>,
         refresh_interval: Arg<Object<'_>>,
         key_ttl: Arg<Object<'_>>,
+        ssl_ca_certs: Option<&Bound<'_, PyAny>>,
+        ssl_certfile: Option<&Bound<'_, PyAny>>,
+        ssl_keyfile: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let url = text(url, "url")?;
         let mut settings = RedisSettings::default();
@@ -138,6 +163,11 @@ impl PyRedisStore {
         if let Arg::Given(Object(ttl)) = key_ttl {
             settings.key_ttl = seconds(&ttl, "key_ttl", 1.0)?;
         }
+        settings.tls = TlsFiles {
+            ca_certs: pem(ssl_ca_certs, "ssl_ca_certs")?,
+            client_cert: pem(ssl_certfile, "ssl_certfile")?,
+            client_key: pem(ssl_keyfile, "ssl_keyfile")?,
+        };
         Self::open(&url, settings)
     }
 

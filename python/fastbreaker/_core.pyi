@@ -1,5 +1,6 @@
 """Type stubs for the compiled core, ``fastbreaker._core``."""
 
+from os import PathLike
 from typing import (
     Any,
     Awaitable,
@@ -81,6 +82,9 @@ class RedisStore:
         store_unavailable: Literal["local", "closed", "open"] = ...,
         refresh_interval: float = ...,
         key_ttl: float = ...,
+        ssl_ca_certs: Union[str, PathLike[str], None] = None,
+        ssl_certfile: Union[str, PathLike[str], None] = None,
+        ssl_keyfile: Union[str, PathLike[str], None] = None,
     ) -> RedisStore: ...
     @property
     def url(self) -> str: ...

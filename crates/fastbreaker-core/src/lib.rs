@@ -24,7 +24,7 @@ pub use events::{Notice, Reason, Transition};
 pub use machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket};
 pub use store::{
     AnyStore, MemoryStore, RedisBreakerStore, RedisSettings, RedisStore, Store, StoreError,
-    StoreResult, Unavailable,
+    StoreResult, TlsFiles, Unavailable,
 };
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ mod memory;
 pub(crate) mod recording;
 pub mod redis;
 
-pub use self::redis::{RedisBreakerStore, RedisSettings, RedisStore, Unavailable};
+pub use self::redis::{RedisBreakerStore, RedisSettings, RedisStore, TlsFiles, Unavailable};
 pub use memory::MemoryStore;
 
 use crate::config::Config;

@@ -86,6 +86,34 @@ pub struct RedisSettings {
     pub refresh_interval: Duration,
     /// How long keys outlive their last write (at least the recovery and trial timeouts).
     pub key_ttl: Duration,
+    /// Certificates for `rediss://` beyond the system's trust store.
+    pub tls: TlsFiles,
+}
+
+/// PEM certificates for a TLS connection (`rediss://`): a CA to trust instead of the system's
+/// roots, and a client certificate and key for servers that authenticate clients.
+#[derive(Clone, Default)]
+pub struct TlsFiles {
+    pub ca_certs: Option<Vec<u8>>,
+    pub client_cert: Option<Vec<u8>>,
+    pub client_key: Option<Vec<u8>>,
+}
+
+impl TlsFiles {
+    fn is_empty(&self) -> bool {
+        self.ca_certs.is_none() && self.client_cert.is_none() && self.client_key.is_none()
+    }
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the key's bytes.
+        f.debug_struct("TlsFiles")
+            .field("ca_certs", &self.ca_certs.is_some())
+            .field("client_cert", &self.client_cert.is_some())
+            .field("client_key", &self.client_key.is_some())
+            .finish()
+    }
 }
 
 impl Default for RedisSettings {
@@ -96,6 +124,7 @@ impl Default for RedisSettings {
             unavailable: Unavailable::Local,
             refresh_interval: Duration::from_secs(5),
             key_ttl: Duration::from_secs(86_400),
+            tls: TlsFiles::default(),
         }
     }
 }
@@ -674,7 +703,50 @@ impl RedisStore {
         // No CLIENT SETINFO round trips when connecting: a connection is made within one
         // `timeout`, and each of those would wait a `timeout` of its own on a paused server.
         let redis_settings = info.redis_settings().clone().set_skip_set_lib_name();
-        let client = Client::open(info.set_redis_settings(redis_settings)).map_err(invalid)?;
+        let info = info.set_redis_settings(redis_settings);
+        let tls = &settings.tls;
+        let client = if tls.is_empty() {
+            Client::open(info).map_err(invalid)?
+        } else {
+            if scheme != Some("rediss") {
+                return Err(error(
+                    "url",
+                    format!(
+                        "TLS certificates were given, but url {:?} is not a rediss:// URL",
+                        redact(url)
+                    ),
+                ));
+            }
+            let client_tls = match (&tls.client_cert, &tls.client_key) {
+                (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+                    client_cert: cert.clone(),
+                    client_key: key.clone(),
+                }),
+                (None, None) => None,
+                (Some(_), None) => {
+                    return Err(error(
+                        "ssl_keyfile",
+                        "ssl_certfile needs ssl_keyfile (the client certificate's key)".to_owned(),
+                    ))
+                }
+                (None, Some(_)) => {
+                    return Err(error(
+                        "ssl_certfile",
+                        "ssl_keyfile needs ssl_certfile (the client certificate)".to_owned(),
+                    ))
+                }
+            };
+            let certificates = redis::TlsCertificates {
+                client_tls,
+                root_cert: tls.ca_certs.clone(),
+            };
+            Client::build_with_tls(info, certificates).map_err(|e| {
+                error(
+                    "ssl_ca_certs",
+                    format!("the TLS certificates could not be used: {e}"),
+                )
+            })?
+        };
         if settings.namespace.is_empty() {
             return Err(error("namespace", "namespace must not be empty".to_owned()));
         }
