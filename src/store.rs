@@ -27,8 +27,13 @@ pub struct PyRedisStore {
 }
 
 /// A number of seconds: an `int` or a `float` (not a `bool`), finite, at least `minimum` (or more
-/// than zero when `minimum` is zero).
-fn seconds(value: &Bound<'_, PyAny>, argument: &str, minimum: f64) -> PyResult<Duration> {
+/// than zero when `minimum` is zero) and at most `maximum`.
+fn seconds(
+    value: &Bound<'_, PyAny>,
+    argument: &str,
+    minimum: f64,
+    maximum: f64,
+) -> PyResult<Duration> {
     if value.is_instance_of::<PyBool>()
         || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
     {
@@ -39,6 +44,7 @@ fn seconds(value: &Bound<'_, PyAny>, argument: &str, minimum: f64) -> PyResult<D
     }
     let number: f64 = value.extract()?;
     let ok = number.is_finite()
+        && number <= maximum
         && if minimum > 0.0 {
             number >= minimum
         } else {
@@ -46,12 +52,12 @@ fn seconds(value: &Bound<'_, PyAny>, argument: &str, minimum: f64) -> PyResult<D
         };
     if !ok {
         let bound = if minimum > 0.0 {
-            format!("at least {minimum}")
+            format!("from {minimum} to {maximum}")
         } else {
-            "greater than 0".to_owned()
+            format!("greater than 0 and at most {maximum}")
         };
         return Err(PyValueError::new_err(format!(
-            "{argument} must be a finite number of seconds {bound}, got {number}"
+            "{argument} must be a number of seconds {bound}, got {number}"
         )));
     }
     Ok(Duration::from_secs_f64(number))
@@ -147,7 +153,7 @@ impl PyRedisStore {
             settings.namespace = text(&namespace, "namespace")?;
         }
         if let Arg::Given(Object(timeout)) = timeout {
-            settings.timeout = seconds(&timeout, "timeout", 0.0)?;
+            settings.timeout = seconds(&timeout, "timeout", 0.0, 60.0)?;
         }
         if let Arg::Given(Object(mode)) = store_unavailable {
             let word = text(&mode, "store_unavailable")?;
@@ -158,10 +164,10 @@ impl PyRedisStore {
             })?;
         }
         if let Arg::Given(Object(interval)) = refresh_interval {
-            settings.refresh_interval = seconds(&interval, "refresh_interval", 0.0)?;
+            settings.refresh_interval = seconds(&interval, "refresh_interval", 0.0, 86_400.0)?;
         }
         if let Arg::Given(Object(ttl)) = key_ttl {
-            settings.key_ttl = seconds(&ttl, "key_ttl", 1.0)?;
+            settings.key_ttl = seconds(&ttl, "key_ttl", 1.0, 315_360_000.0)?;
         }
         settings.tls = TlsFiles {
             ca_certs: pem(ssl_ca_certs, "ssl_ca_certs")?,
@@ -290,6 +296,7 @@ pub(crate) fn resolve(
         // An auto-named breaker has no name another process could share.
         StoreChoice::Default => name.and_then(|_| default_store(py)),
         StoreChoice::Redis(store) => match name {
+            Some(_) if config.trial_timeout.is_none() => return Err(unlimited_trials()),
             Some(_) => Some(store.clone_ref(py)),
             None => {
                 return Err(PyValueError::new_err(
@@ -299,6 +306,22 @@ pub(crate) fn resolve(
             }
         },
     };
+    let redis = match redis {
+        Some(store) if config.trial_timeout.is_none() => {
+            // Only the default store gets here: a service made fleet-wide by configuration must
+            // not fail where it ran before. This breaker stays in the process, and says why.
+            let message = format!(
+                "circuit breaker '{}' stays in this process, not in the default store {}: a \
+                 shared breaker needs a finite trial_timeout (with recovery_timeout=0 its \
+                 default is unlimited)",
+                name.unwrap_or_default(),
+                store.get().store.url()
+            );
+            crate::python::log_message(py, crate::python::WARNING, &message)?;
+            None
+        }
+        other => other,
+    };
     Ok(match (redis, name) {
         (Some(store), Some(name)) => (
             AnyStore::Redis(store.get().store.breaker(name, config)),
@@ -306,6 +329,14 @@ pub(crate) fn resolve(
         ),
         _ => (AnyStore::memory(), None),
     })
+}
+
+fn unlimited_trials() -> PyErr {
+    PyValueError::new_err(
+        "trial_timeout: a breaker shared through Redis needs a finite trial_timeout (with \
+         recovery_timeout=0 its default is unlimited): a process of the fleet that dies during a \
+         trial would otherwise hold its slot until the keys expire",
+    )
 }
 
 /// Sets the store that breakers created from now on use when they are not given one: a

@@ -33,6 +33,9 @@ pub enum StoreError {
     Unavailable(String),
     /// The store answered something this version cannot understand.
     Protocol(String),
+    /// The store refused an operation on this breaker's keys (a key of another type, say),
+    /// while it answers others.
+    Refused(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -40,6 +43,7 @@ impl std::fmt::Display for StoreError {
         match self {
             StoreError::Unavailable(detail) => write!(f, "store unavailable: {detail}"),
             StoreError::Protocol(detail) => write!(f, "unexpected answer from store: {detail}"),
+            StoreError::Refused(detail) => write!(f, "store refused the operation: {detail}"),
         }
     }
 }

@@ -174,19 +174,20 @@ fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, path) = match rest.find('/') {
+    // Everything up to the last `@` is user information (a password may hold `/` or `@`).
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((userinfo, rest)) => (userinfo.split(':').next().filter(|u| !u.is_empty()), rest),
+        None => (None, rest),
+    };
+    let (host, path) = match rest.find('/') {
         Some(at) => rest.split_at(at),
         None => (rest, ""),
     };
     let path = path.split(['?', '#']).next().unwrap_or("");
-    let authority = match authority.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split(':').next() {
-            Some(user) if !user.is_empty() => format!("{user}@{host}"),
-            _ => host.to_owned(),
-        },
-        None => authority.to_owned(),
-    };
-    format!("{scheme}://{authority}{path}")
+    match user {
+        Some(user) => format!("{scheme}://{user}@{host}{path}"),
+        None => format!("{scheme}://{host}{path}"),
+    }
 }
 
 /// A process-unique id for the messages this process causes, new after a fork.
@@ -420,6 +421,8 @@ struct Cache {
     known: Option<Update>,
     /// The latest seq whose transition has been reported here (own or learned).
     reported_seq: u64,
+    /// The incarnation `reported_seq` counts in (a state rebuilt from empty counts from 0).
+    reported_incarnation: String,
     /// The breaker went on with its local state since `known` was last set (the server was
     /// away): what it showed then is the local state.
     degraded: bool,
@@ -457,7 +460,25 @@ struct Shared {
     news: Mutex<Vec<Notice>>,
     /// Tickets dropped without an outcome, to hand back to the server (never from a `Drop`).
     released: Mutex<Vec<Ticket>>,
+    /// Going on with `local` (the server is away, or refuses this breaker's keys) until a
+    /// re-read of the shared state succeeds.
+    local_only: AtomicBool,
 }
+
+/// Where a state adopted by a [`Shared`] comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    /// A script's reply to a call of this process.
+    Reply,
+    /// A message on the channel.
+    Message,
+    /// The subscriber's re-read: authoritative (it is how a breaker rejoins the shared state).
+    Resync,
+}
+
+/// Reports kept for a breaker nobody calls (a breaker of a fleet that flaps while this process
+/// never calls it) are capped: the oldest go first.
+const NEWS_CAP: usize = 64;
 
 impl Shared {
     /// Adopts `update` if it is not older than what is known; sets the deadline the way the
@@ -468,14 +489,27 @@ impl Shared {
         update: &Update,
         half_open_full: Option<Option<Nanos>>,
         backstop: Nanos,
+        source: Source,
     ) -> bool {
         let mut cache = self.cache.lock();
+        if cache.degraded && source != Source::Resync {
+            return false; // on local state until a re-read rejoins the shared one
+        }
         if let Some(known) = &cache.known {
             if known.incarnation == update.incarnation && update.seq < known.seq {
                 return false;
             }
+            // A reply about a key that did not exist yet, overtaken by a message about the state
+            // since created: only a re-read may tell that the key is gone.
+            if source == Source::Reply
+                && update.incarnation.is_empty()
+                && !known.incarnation.is_empty()
+            {
+                return false;
+            }
         }
         cache.degraded = false;
+        self.local_only.store(false, Ordering::Release);
         let now = mono();
         let deadline = match update.state {
             State::Closed => 0,
@@ -494,36 +528,37 @@ impl Shared {
         true
     }
 
-    /// Forgets the cached state: every call takes the slow path until the server is heard from.
-    fn forget(&self) {
-        let mut cache = self.cache.lock();
-        cache.known = None;
-        let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
-        self.summary
-            .store(Summary::UNKNOWN | news, Ordering::Release);
+    /// In a forked child: forgets the parent's cached state (every call takes the slow path, and
+    /// asks the server), without waiting for a lock the parent's other threads may have held.
+    fn forget_after_fork(&self) {
+        self.local_only.store(false, Ordering::Release);
+        if let Some(mut cache) = self.cache.try_lock() {
+            cache.degraded = false;
+            cache.known = None;
+        }
+        self.summary.store(Summary::UNKNOWN, Ordering::Release);
     }
 
-    /// The server went away: the local state takes over from the last shared state known (an
-    /// open circuit stays open in every process, rather than each starting again closed).
+    /// The server went away (or refuses this breaker's keys): the local state takes over, from
+    /// the last shared state known where that was open (a circuit open for the fleet stays open
+    /// in every process). A local state that is already open is kept as it is.
     fn degrade(&self) {
         let last = {
             let mut cache = self.cache.lock();
             cache.degraded = true;
+            self.local_only.store(true, Ordering::Release);
             let last = cache.known.take().map(|known| known.state);
             let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
             self.summary
                 .store(Summary::UNKNOWN | news, Ordering::Release);
             last
         };
-        let local = self.local.view(&self.config).state;
-        // Not reported: the process showed this state already.
-        let _ = match last {
-            Some(State::Open | State::HalfOpen) if local == State::Closed => {
-                self.local.force_open(&self.config)
-            }
-            Some(State::Closed) if local != State::Closed => self.local.reset(&self.config),
-            _ => Ok(None),
-        };
+        if matches!(last, Some(State::Open | State::HalfOpen))
+            && self.local.view(&self.config).state == State::Closed
+        {
+            // Not reported: the process showed this state already.
+            let _ = self.local.force_open(&self.config);
+        }
     }
 
     /// Adopts a state read from the server (a resync, or a message without a transition) and
@@ -538,7 +573,7 @@ impl Shared {
                 None => None,
             }
         };
-        if !self.adopt(update, None, backstop) {
+        if !self.adopt(update, None, backstop, Source::Resync) {
             return;
         }
         let Some((from, incarnation)) = shown else {
@@ -590,7 +625,11 @@ impl Shared {
     }
 
     /// A transition up to `seq` was reported (or made here): a held report of it is not needed.
-    fn reported(cache: &mut Cache, seq: u64) {
+    fn reported(cache: &mut Cache, incarnation: &str, seq: u64) {
+        if cache.reported_incarnation != incarnation {
+            cache.reported_incarnation = incarnation.to_owned();
+            cache.reported_seq = seq;
+        }
         cache.reported_seq = cache.reported_seq.max(seq);
         if cache.pending.as_ref().is_some_and(|p| p.seq <= seq) {
             cache.pending = None;
@@ -598,7 +637,13 @@ impl Shared {
     }
 
     fn push_news(&self, notice: Notice) {
-        self.news.lock().push(notice);
+        {
+            let mut news = self.news.lock();
+            if news.len() >= NEWS_CAP {
+                news.remove(0);
+            }
+            news.push(notice);
+        }
         let _cache = self.cache.lock(); // the summary is only written under this lock
         self.summary.fetch_or(Summary::NEWS, Ordering::Release);
     }
@@ -609,12 +654,19 @@ impl Shared {
     }
 
     /// A transition learned from the channel: reported once, unless this process made it.
-    fn learn(&self, origin: &str, own_origin: &str, seq: u64, transition: Option<Transition>) {
+    fn learn(
+        &self,
+        origin: &str,
+        own_origin: &str,
+        update: &Update,
+        transition: Option<Transition>,
+    ) {
         let Some(transition) = transition else { return };
         let report = {
             let mut cache = self.cache.lock();
-            let fresh = seq > cache.reported_seq;
-            Self::reported(&mut cache, seq);
+            let fresh =
+                update.seq > cache.reported_seq || cache.reported_incarnation != update.incarnation;
+            Self::reported(&mut cache, &update.incarnation, update.seq);
             fresh && origin != own_origin
         };
         if report {
@@ -622,8 +674,8 @@ impl Shared {
         }
     }
 
-    fn own_transition(&self, seq: u64) {
-        Self::reported(&mut self.cache.lock(), seq);
+    fn own_transition(&self, update: &Update) {
+        Self::reported(&mut self.cache.lock(), &update.incarnation, update.seq);
     }
 }
 
@@ -750,11 +802,12 @@ impl RedisStore {
         if settings.namespace.is_empty() {
             return Err(error("namespace", "namespace must not be empty".to_owned()));
         }
-        if settings.namespace.contains(['{', '}', ' ']) {
+        if settings.namespace.contains(['{', '}', ' ', ':']) {
+            // `:` would make `{a:b}` + `c` and `{a}` + `b:c` the same keys.
             return Err(error(
                 "namespace",
                 format!(
-                    "namespace must not contain braces or spaces, got {:?}",
+                    "namespace must not contain braces, colons or spaces, got {:?}",
                     settings.namespace
                 ),
             ));
@@ -834,6 +887,7 @@ impl RedisStore {
             local: MemoryStore::default(),
             news: Mutex::new(Vec::new()),
             released: Mutex::new(Vec::new()),
+            local_only: AtomicBool::new(false),
         });
         {
             let mut breakers = self.inner.breakers.lock();
@@ -868,13 +922,22 @@ impl Inner {
         if self.pid.swap(pid, Ordering::AcqRel) == pid {
             return;
         }
+        // Every lock here is tried, never waited for: one that another thread of the parent held
+        // at the fork stays held in the child for ever.
         // The sockets are shared with the parent: leave them to it. Closing our copies would not
         // disturb it, but a connection dropped mid-reply might; forgetting them is safe.
-        for connection in std::mem::take(&mut *self.pool.lock()) {
-            std::mem::forget(connection);
+        if let Some(mut pool) = self.pool.try_lock() {
+            for connection in std::mem::take(&mut *pool) {
+                std::mem::forget(connection);
+            }
         }
-        *self.origin.lock() = new_origin().into();
+        if let Some(mut origin) = self.origin.try_lock() {
+            *origin = new_origin().into();
+        }
         self.subscriber_running.store(false, Ordering::Release);
+        // The child tries the server afresh (its first slow operation starts its subscriber).
+        self.reachable.store(true, Ordering::Release);
+        self.warned.store(false, Ordering::Release);
         // A lock another thread of the parent held at the fork stays held in the child: skip
         // what cannot be had (those breakers notice on their next slow operation).
         let Some(breakers) = self.breakers.try_lock() else {
@@ -886,7 +949,7 @@ impl Inner {
             .collect();
         drop(breakers);
         for shared in live {
-            shared.forget();
+            shared.forget_after_fork();
         }
     }
 
@@ -938,7 +1001,10 @@ impl Inner {
                 }
                 Ok(value)
             }
-            Err(error) => Err(StoreError::Unavailable(describe_error(&error))),
+            Err(error) if is_store_wide(&error) => {
+                Err(StoreError::Unavailable(describe_error(&error)))
+            }
+            Err(error) => Err(StoreError::Refused(describe_error(&error))),
         }
     }
 
@@ -989,12 +1055,39 @@ impl Inner {
         self.settings.key_ttl.as_secs().max(needed)
     }
 
+    /// What an operation's error means: the server as a whole is away, or only this breaker's
+    /// keys are refused (that breaker alone goes on locally, until a re-read succeeds).
+    fn fail(self: &Arc<Self>, shared: &Shared, error: &StoreError) {
+        match error {
+            StoreError::Unavailable(_) => self.mark_unreachable(error),
+            StoreError::Refused(_) | StoreError::Protocol(_) => self.refuse(shared, error),
+        }
+    }
+
+    fn refuse(&self, shared: &Shared, error: &StoreError) {
+        let first = !shared.local_only.load(Ordering::Acquire);
+        shared.degrade();
+        if first {
+            shared.push_news(Notice::StoreUnreachable(format!(
+                "the circuit breaker store {} refused an operation on circuit breaker '{}' \
+                 ({}); it goes on with its own in-process state until a re-read of its shared \
+                 state succeeds",
+                self.url,
+                shared.name,
+                detail(error)
+            )));
+        }
+    }
+
     fn mark_unreachable(self: &Arc<Self>, error: &StoreError) {
         if self.reachable.swap(false, Ordering::AcqRel) {
             for shared in self.live_breakers() {
                 shared.degrade();
             }
         }
+        // Pooled connections to a server that went away are dead: none is tried again.
+        let dead = std::mem::take(&mut *self.pool.lock());
+        drop(dead);
         if !self.warned.swap(true, Ordering::AcqRel) {
             let mode = self.settings.unavailable;
             let what = match mode {
@@ -1032,23 +1125,41 @@ impl Inner {
 
     fn ensure_subscriber(self: &Arc<Self>) {
         self.check_fork();
-        if self.subscriber_running.swap(true, Ordering::AcqRel) {
+        if self.subscriber_running.load(Ordering::Acquire)
+            || self.subscriber_running.swap(true, Ordering::AcqRel)
+        {
             return;
         }
         let weak = Arc::downgrade(self);
         let pid = std::process::id();
         let spawned = std::thread::Builder::new()
             .name("fastbreaker-redis".to_owned())
-            .spawn(move || subscribe(&weak, pid));
+            .spawn(move || {
+                // A panic must not leave the store without a subscriber for good: the next slow
+                // operation starts another.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    subscribe(&weak, pid)
+                }));
+                if let Some(inner) = weak.upgrade() {
+                    if inner.pid.load(Ordering::Acquire) == pid {
+                        inner.subscriber_running.store(false, Ordering::Release);
+                    }
+                }
+            });
         if spawned.is_err() {
             self.subscriber_running.store(false, Ordering::Release);
         }
     }
 
-    /// Re-reads every breaker's state; with `load`, first loads the scripts (after connecting:
-    /// the server may have restarted without them, and calls should find them loaded).
-    fn resync(&self, load: bool) -> StoreResult<()> {
+    /// Re-reads every breaker's state; with `load` (after connecting, or to see whether an
+    /// unreachable server is back), first loads the scripts and writes a probe key, so that a
+    /// server that answers reads but refuses writes (out of memory, a read-only replica) is not
+    /// taken for one that works. Nothing is adopted unless the server answered every read: a
+    /// breaker whose keys alone are refused stays on its local state.
+    fn resync(self: &Arc<Self>, load: bool) -> StoreResult<()> {
         if load {
+            let probe = format!("{}:probe", self.settings.namespace);
+            let origin = self.origin();
             self.run(|connection| {
                 for script in [
                     &scripts().acquire,
@@ -1058,15 +1169,25 @@ impl Inner {
                 ] {
                     script.prepare_invoke().load(connection)?;
                 }
-                Ok(())
+                redis::cmd("SET")
+                    .arg(&probe)
+                    .arg(&*origin)
+                    .arg("PX")
+                    .arg(10_000)
+                    .query::<()>(connection)
             })?;
         }
+        let mut read = Vec::new();
         for shared in self.live_breakers() {
-            let reply = self.script(&scripts().read, &shared, &shared.config, &[])?;
-            shared.observe(
-                &reply.update,
-                self.settings.refresh_interval.as_nanos() as u64,
-            );
+            match self.script(&scripts().read, &shared, &shared.config, &[]) {
+                Ok(reply) => read.push((shared, reply.update)),
+                Err(error @ StoreError::Unavailable(_)) => return Err(error),
+                Err(error) => self.refuse(&shared, &error),
+            }
+        }
+        let backstop = self.settings.refresh_interval.as_nanos() as u64;
+        for (shared, update) in read {
+            shared.observe(&update, backstop);
         }
         Ok(())
     }
@@ -1119,9 +1240,9 @@ impl Inner {
         half_open_full: Option<Option<Nanos>>,
     ) -> Option<Transition> {
         let backstop = self.settings.refresh_interval.as_nanos() as u64;
-        shared.adopt(&reply.update, half_open_full, backstop);
+        shared.adopt(&reply.update, half_open_full, backstop, Source::Reply);
         if reply.transition.is_some() {
-            shared.own_transition(reply.update.seq);
+            shared.own_transition(&reply.update);
         }
         reply.transition
     }
@@ -1139,7 +1260,40 @@ fn describe_error(error: &redis::RedisError) -> String {
 
 fn detail(error: &StoreError) -> &str {
     match error {
-        StoreError::Unavailable(detail) | StoreError::Protocol(detail) => detail,
+        StoreError::Unavailable(detail)
+        | StoreError::Protocol(detail)
+        | StoreError::Refused(detail) => detail,
+    }
+}
+
+/// Whether an error is the server's as a whole (unreachable, not answering in time, loading,
+/// refusing every write) rather than about one breaker's keys.
+fn is_store_wide(error: &redis::RedisError) -> bool {
+    if error.is_io_error()
+        || error.is_timeout()
+        || error.is_connection_dropped()
+        || error.is_connection_refusal()
+    {
+        return true;
+    }
+    match error.code() {
+        Some(code) => matches!(
+            code,
+            "LOADING"
+                | "BUSY"
+                | "MASTERDOWN"
+                | "TRYAGAIN"
+                | "CLUSTERDOWN"
+                | "READONLY"
+                | "OOM"
+                | "MISCONF"
+                | "NOAUTH"
+                | "WRONGPASS"
+                | "NOPERM"
+                | "NOSCRIPT"
+        ),
+        // Not a server error reply: the client's own trouble (TLS, parsing...).
+        None => true,
     }
 }
 
@@ -1221,7 +1375,7 @@ fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> 
             for shared in inner.live_breakers() {
                 if !shared.released.lock().is_empty() {
                     if let Err(error) = inner.hand_back(&shared) {
-                        inner.mark_unreachable(&error);
+                        inner.fail(&shared, &error);
                     }
                 }
             }
@@ -1253,13 +1407,8 @@ fn apply(inner: &Inner, payload: &str) {
     let backstop = inner.settings.refresh_interval.as_nanos() as u64;
     for shared in targets {
         if message.origin == *own || message.transition.is_some() {
-            shared.adopt(&message.update, None, backstop);
-            shared.learn(
-                &message.origin,
-                &own,
-                message.update.seq,
-                message.transition,
-            );
+            shared.adopt(&message.update, None, backstop, Source::Message);
+            shared.learn(&message.origin, &own, &message.update, message.transition);
         } else {
             // No transition in it, but it may show one whose message this process missed.
             shared.observe(&message.update, backstop);
@@ -1287,6 +1436,11 @@ impl RedisBreakerStore {
         self.inner().reachable.load(Ordering::Acquire)
     }
 
+    /// Going on with the local state (the server is away, or refuses this breaker's keys).
+    fn local_only(&self) -> bool {
+        self.shared.local_only.load(Ordering::Acquire)
+    }
+
     /// A decision without the server, as `store_unavailable` says.
     fn acquire_locally(&self, config: &Config) -> Admission {
         match self.inner().settings.unavailable {
@@ -1307,6 +1461,12 @@ impl RedisBreakerStore {
         ticket: Ticket,
         outcome: Outcome,
     ) -> Option<Transition> {
+        if ticket.is_shared() && ticket.trial.is_some() {
+            // A trial of the fleet whose outcome cannot be told: its slot on the server is handed
+            // back once the server answers again (by the subscriber), instead of being held
+            // until trial_timeout.
+            self.shared.released.lock().push(ticket);
+        }
         if self.inner().settings.unavailable != Unavailable::Local {
             return None;
         }
@@ -1328,7 +1488,7 @@ impl RedisBreakerStore {
     }
 
     fn unreachable(&self, error: &StoreError) {
-        self.inner().mark_unreachable(error);
+        self.inner().fail(&self.shared, error);
     }
 
     fn snapshot_locally(&self, config: &Config) -> Snapshot {
@@ -1353,17 +1513,8 @@ impl RedisBreakerStore {
         }
     }
 
-    fn hand_back_released(&self) {
-        if self.shared.released.lock().is_empty() {
-            return;
-        }
-        if let Err(error) = self.inner().hand_back(&self.shared) {
-            self.unreachable(&error);
-        }
-    }
-
     fn manual(&self, config: &Config, to: &str) -> StoreResult<Option<Transition>> {
-        if self.reachable() {
+        if !self.local_only() {
             match self
                 .inner()
                 .script(&scripts().manual, &self.shared, config, &[to.to_owned()])
@@ -1432,7 +1583,7 @@ impl Store for RedisBreakerStore {
                     retry_after: if open { deadline - now } else { 0 },
                 }))
             }
-            _ if !self.reachable() => Some(self.acquire_locally(config)),
+            _ if self.local_only() => Some(self.acquire_locally(config)),
             _ => None,
         }
     }
@@ -1441,10 +1592,10 @@ impl Store for RedisBreakerStore {
         if let Some(admission) = self.try_acquire(config) {
             return Ok(admission);
         }
-        if !self.reachable() {
+        if self.local_only() {
             return Ok(self.acquire_locally(config));
         }
-        self.hand_back_released();
+        self.inner().ensure_subscriber();
         match self
             .inner()
             .script(&scripts().acquire, &self.shared, config, &[])
@@ -1497,7 +1648,7 @@ impl Store for RedisBreakerStore {
                 _ => {}
             }
         }
-        if !self.reachable() {
+        if self.local_only() {
             return Some(self.record_locally(config, ticket, outcome));
         }
         None
@@ -1512,7 +1663,7 @@ impl Store for RedisBreakerStore {
         if let Some(result) = self.try_record(config, ticket, outcome) {
             return Ok(result);
         }
-        self.hand_back_released();
+        self.inner().ensure_subscriber();
         match self
             .inner()
             .record_remote(&self.shared, config, ticket, outcome)
@@ -1535,7 +1686,7 @@ impl Store for RedisBreakerStore {
     }
 
     fn snapshot(&self, config: &Config) -> StoreResult<Snapshot> {
-        if self.reachable() {
+        if !self.local_only() {
             match self
                 .inner()
                 .script(&scripts().read, &self.shared, config, &[])
@@ -1580,7 +1731,7 @@ impl Store for RedisBreakerStore {
     }
 
     fn is_reachable(&self) -> bool {
-        self.reachable()
+        self.reachable() && !self.local_only()
     }
 
     #[inline]
@@ -1699,6 +1850,7 @@ mod tests {
             local: MemoryStore::default(),
             news: Mutex::new(Vec::new()),
             released: Mutex::new(Vec::new()),
+            local_only: AtomicBool::new(false),
         }
     }
 
@@ -1736,8 +1888,8 @@ mod tests {
         // ... which then arrives, with the real reason.
         let message =
             parse_message("peer a 5 5 1 3 0 1 1000000 0 1 failure_threshold 3 0 1 n").unwrap();
-        shared.adopt(&message.update, None, 0);
-        shared.learn("peer", "me", 5, message.transition);
+        shared.adopt(&message.update, None, 0, Source::Message);
+        shared.learn("peer", "me", &message.update, message.transition);
         shared.flush_pending(Instant::now() + SYNC_GRACE);
         assert_eq!(
             learned(&shared),
@@ -1770,8 +1922,8 @@ mod tests {
         shared.observe(&update(2, State::Open, "b"), 0);
         let message =
             parse_message("peer b 2 1 1 3 0 1 1000000 0 1 failure_threshold 3 0 1 n").unwrap();
-        shared.adopt(&message.update, None, 0);
-        shared.learn("peer", "me", 2, message.transition);
+        shared.adopt(&message.update, None, 0, Source::Message);
+        shared.learn("peer", "me", &message.update, message.transition);
         shared.flush_pending(Instant::now() + SYNC_GRACE);
         assert_eq!(
             learned(&shared),
