@@ -664,6 +664,9 @@ impl Shared {
         let Some(transition) = transition else { return };
         let report = {
             let mut cache = self.cache.lock();
+            if cache.degraded {
+                return; // on its local state: what it shows is not the fleet's
+            }
             let fresh =
                 update.seq > cache.reported_seq || cache.reported_incarnation != update.incarnation;
             Self::reported(&mut cache, &update.incarnation, update.seq);
@@ -965,6 +968,14 @@ impl Inner {
             .values()
             .flat_map(|list| list.iter().filter_map(Weak::upgrade))
             .collect()
+    }
+
+    /// Forgets the names whose breakers are all gone (per-request names would pile up).
+    fn prune(&self) {
+        self.breakers.lock().retain(|_, list| {
+            list.retain(|weak| weak.strong_count() > 0);
+            !list.is_empty()
+        });
     }
 
     fn connect(&self, deadline: Instant) -> RedisResult<Connection> {
@@ -1381,6 +1392,7 @@ fn follow(inner: &Arc<Inner>, store: &Weak<Inner>, pid: u32) -> StoreResult<()> 
             }
             if now.duration_since(last_resync) >= refresh {
                 last_resync = now;
+                inner.prune();
                 if let Err(error) = inner.resync(false) {
                     inner.mark_unreachable(&error);
                 }
@@ -1394,9 +1406,9 @@ fn apply(inner: &Inner, payload: &str) {
     let Ok(message) = parse_message(payload) else {
         return; // not ours (another version, or someone else on the channel)
     };
-    if !inner.reachable.load(Ordering::Acquire) {
-        return; // going on locally until the resync that rejoins
-    }
+    // A breaker on its local state refuses the state (see `Shared::adopt`) and the report (see
+    // `Shared::learn`) until a re-read rejoins it; the others take both, even while a rejoin is
+    // under way.
     let targets: Vec<Arc<Shared>> = inner
         .breakers
         .lock()
