@@ -139,6 +139,13 @@ def test_a_transition_after_the_keys_are_gone_is_learned(redis_server: RedisServ
     second = CircuitBreaker(name="gone", store=RedisStore(redis_server.url, timeout=1.0))
     events: list = []
     second.add_listener(events.append)
+
+    def subscribers() -> object:
+        reply = redis_server.command("PUBSUB", "NUMSUB", "fastbreaker:events")
+        return isinstance(reply, list) and reply[1] == 2
+
+    # Both subscribers listen (they connect in the background) before anything happens.
+    assert wait_for(subscribers)
     for _ in range(5):  # a history of transitions: the seq counter climbs
         first.open()
         first.reset()
