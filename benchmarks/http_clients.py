@@ -24,19 +24,17 @@ import argparse
 import asyncio
 import gc
 import importlib.metadata
-import json
-import platform
 import random
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import fastbreaker
 import httpx
 import requests
+from _common import Section, cpu_model, machine, write_json
 from fastbreaker.external_service_client import close_sessions, protected_get
 from fastbreaker.httpx_transport import AsyncCircuitBreakerTransport, CircuitBreakerTransport
 from fastbreaker.requests_adapter import CircuitBreakerAdapter
@@ -69,13 +67,6 @@ while True:
     conn, _ = listener.accept()
     threading.Thread(target=serve, args=(conn,), daemon=True).start()
 """
-
-
-@dataclass
-class Section:
-    title: str
-    unit: str = "req/s"
-    results: Dict[str, float] = field(default_factory=dict)
 
 
 def interleaved(
@@ -114,7 +105,7 @@ def requests_section(url: str, count: int) -> Section:
     }
     try:
         interleaved(cases, url, 20)  # open the pooled connections, warm up
-        return Section("requests, sequential GETs", results=interleaved(cases, url, count))
+        return Section("requests, sequential GETs", "req/s", results=interleaved(cases, url, count))
     finally:
         bare.close()
         guarded.close()
@@ -130,7 +121,7 @@ def httpx_section(url: str, count: int) -> Section:
     }
     try:
         interleaved(cases, url, 20)
-        return Section("httpx, sequential GETs", results=interleaved(cases, url, count))
+        return Section("httpx, sequential GETs", "req/s", results=interleaved(cases, url, count))
     finally:
         bare.close()
         guarded.close()
@@ -177,7 +168,7 @@ def async_section(url: str, tasks: int, per_task: int, rounds: int) -> Section:
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Section(f"httpx async, {tasks} concurrent tasks on one client", results=results)
+    return Section(f"httpx async, {tasks} concurrent tasks on one client", "req/s", results=results)
 
 
 def ratios(sections: Dict[str, Section]) -> Dict[str, float]:
@@ -194,15 +185,6 @@ def ratios(sections: Dict[str, Section]) -> Dict[str, float]:
 
 
 def machine_info() -> Dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     versions = ", ".join(
         [f"fastbreaker {fastbreaker.__version__}"]
         + [
@@ -210,12 +192,7 @@ def machine_info() -> Dict[str, str]:
             for name in ("requests", "urllib3", "httpx", "httpcore")
         ]
     )
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "cpu": cpu,
-        "date": time.strftime("%Y-%m-%d"),
-        "versions": versions,
-    }
+    return machine(cpu_model(), versions)
 
 
 def render(
@@ -259,20 +236,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         server.kill()
         server.wait()
     ratio_table = ratios(sections)
-    machine = machine_info()
-    print(render(sections, ratio_table, machine))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(
-                {
-                    "machine": machine,
-                    "sections": {key: asdict(section) for key, section in sections.items()},
-                    "ratios": ratio_table,
-                    "quick": args.quick,
-                },
-                out,
-                indent=2,
-            )
+    machine_details = machine_info()
+    print(render(sections, ratio_table, machine_details))
+    write_json(args.json, machine_details, sections, ratio_table, args.quick)
     return 0
 
 

@@ -21,29 +21,29 @@ import gc
 import importlib.metadata
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional
 
 import circuitbreaker
 import fastbreaker
 import pybreaker
 import requests
+from _common import (
+    Section,
+    cpu_model,
+    looped,
+    looped_catching,
+    machine,
+    raising,
+    target,
+    write_json,
+)
 from fastbreaker.external_service_client import protected_get
 
 HUGE = 10**9  # thresholds that are never reached while measuring the failure path
-
-
-@dataclass
-class Section:
-    title: str
-    unit: str  # "ns/call" or "calls/s" or "req/s"
-    results: Dict[str, float] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
 
 
 def best_of(cases: Dict[str, Callable[[int], None]], calls: int, rounds: int) -> Dict[str, float]:
@@ -62,33 +62,6 @@ def best_of(cases: Dict[str, Callable[[int], None]], calls: int, rounds: int) ->
         if gc_was_enabled:
             gc.enable()
     return best
-
-
-def looped(func: Callable[..., Any], *args: Any) -> Callable[[int], None]:
-    def run(n: int) -> None:
-        for _ in range(n):
-            func(*args)
-
-    return run
-
-
-def looped_catching(func: Callable[..., Any], error: type, *args: Any) -> Callable[[int], None]:
-    def run(n: int) -> None:
-        for _ in range(n):
-            try:
-                func(*args)
-            except error:
-                pass
-
-    return run
-
-
-def target(x: int) -> int:
-    return x
-
-
-def raising(x: int) -> int:
-    raise ValueError(x)
 
 
 def noop_decorator(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -453,25 +426,11 @@ def render(
 
 
 def machine_info() -> Dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     versions = ", ".join(
         f"{name} {importlib.metadata.version(name)}"
         for name in ("fastbreaker", "pybreaker", "circuitbreaker", "requests")
     )
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "cpu": f"{cpu} ({os.cpu_count()} cores)",
-        "date": time.strftime("%Y-%m-%d"),
-        "versions": versions,
-    }
+    return machine(f"{cpu_model()} ({os.cpu_count()} cores)", versions)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -496,20 +455,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         "scale": scale(registry),
     }
     ratio_table = ratios(sections)
-    machine = machine_info()
-    print(render(sections, ratio_table, machine))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(
-                {
-                    "machine": machine,
-                    "sections": {k: asdict(v) for k, v in sections.items()},
-                    "ratios": ratio_table,
-                    "quick": args.quick,
-                },
-                out,
-                indent=2,
-            )
+    machine_details = machine_info()
+    print(render(sections, ratio_table, machine_details))
+    write_json(args.json, machine_details, sections, ratio_table, args.quick)
     return 0
 
 

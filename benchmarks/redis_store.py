@@ -26,20 +26,27 @@ from __future__ import annotations
 import argparse
 import gc
 import importlib.metadata
-import json
 import multiprocessing
 import os
-import platform
 import queue
 import random
 import statistics
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import fastbreaker
+from _common import (
+    Section,
+    cpu_model,
+    looped,
+    looped_catching,
+    machine,
+    raising,
+    target,
+    write_json,
+)
 from fastbreaker.testing import redis_server
 
 try:
@@ -52,14 +59,6 @@ except ImportError:  # the comparison is left out, with a note
 HUGE = 10**9  # a failure threshold never reached while measuring the failure path
 PROCESSES = 8  # in the propagation section
 POLL = 0.001  # seconds between the calls of a polling process
-
-
-@dataclass
-class Section:
-    title: str
-    unit: str  # "ns/call", "us/call" or "ms"
-    results: Dict[str, float] = field(default_factory=dict)
-    notes: List[str] = field(default_factory=list)
 
 
 # A case: what to run, and how many calls a round of it makes.
@@ -82,33 +81,6 @@ def best_of(cases: Dict[str, Case], rounds: int) -> Dict[str, float]:
         if gc_was_enabled:
             gc.enable()
     return best
-
-
-def looped(func: Callable[..., Any], *args: Any) -> Callable[[int], None]:
-    def run(n: int) -> None:
-        for _ in range(n):
-            func(*args)
-
-    return run
-
-
-def looped_catching(func: Callable[..., Any], error: Any, *args: Any) -> Callable[[int], None]:
-    def run(n: int) -> None:
-        for _ in range(n):
-            try:
-                func(*args)
-            except error:
-                pass
-
-    return run
-
-
-def target(x: int) -> int:
-    return x
-
-
-def raising(x: int) -> int:
-    raise ValueError(x)
 
 
 # --- the breakers ---------------------------------------------------------------------------------
@@ -443,15 +415,6 @@ def render(
 
 
 def machine_info() -> Dict[str, str]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     versions = []
     for name in ("fastbreaker", "pybreaker", "redis"):
         try:
@@ -460,12 +423,7 @@ def machine_info() -> Dict[str, str]:
             versions.append(f"{name} not installed")
     server = subprocess.run(["redis-server", "--version"], capture_output=True, text=True).stdout
     versions.append(server.split(" sha=")[0].strip())
-    return {
-        "python": f"{platform.python_implementation()} {platform.python_version()}",
-        "cpu": f"{cpu} ({os.cpu_count()} cores)",
-        "date": time.strftime("%Y-%m-%d"),
-        "versions": ", ".join(versions),
-    }
+    return machine(f"{cpu_model()} ({os.cpu_count()} cores)", ", ".join(versions))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -497,20 +455,9 @@ def main(argv: Optional[List[str]] = None) -> int:
             "pybreaker not compared: pip install pybreaker redis (the redis client for its storage)"
         )
     ratio_table = ratios(sections)
-    machine = machine_info()
-    print(render(sections, ratio_table, machine))
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump(
-                {
-                    "machine": machine,
-                    "sections": {k: asdict(v) for k, v in sections.items()},
-                    "ratios": ratio_table,
-                    "quick": args.quick,
-                },
-                out,
-                indent=2,
-            )
+    machine_details = machine_info()
+    print(render(sections, ratio_table, machine_details))
+    write_json(args.json, machine_details, sections, ratio_table, args.quick)
     return 0
 
 
