@@ -182,12 +182,11 @@ def _worker(url: str, stop: threading.Event, counts: _Counts, pause: float) -> N
         stop.wait(pause)
 
 
-def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> int:
-    """Runs the demo; returns the exit status (0 when every step of the story was seen)."""
-    if duration < MIN_DURATION:
-        raise ValueError(f"duration must be at least {MIN_DURATION:g} seconds")
+def _health_server(port: int) -> Optional[_HealthServer]:
+    """The health endpoint's server on `port`, or None (with the reason on stderr) when the port
+    is taken."""
     try:
-        health_server = make_server(
+        return make_server(
             "127.0.0.1",
             port,
             health.wsgi_app,
@@ -201,8 +200,17 @@ def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> i
                 "(--port 0 picks a free one)",
                 file=sys.stderr,
             )
-            return 2
+            return None
         raise
+
+
+def run(port: int = 8000, duration: float = 20.0, out: TextIO = sys.stdout) -> int:
+    """Runs the demo; returns the exit status (0 when every step of the story was seen)."""
+    if duration < MIN_DURATION:
+        raise ValueError(f"duration must be at least {MIN_DURATION:g} seconds")
+    health_server = _health_server(port)
+    if health_server is None:
+        return 2
     service = FlakyService()
     recovery_timeout = round(max(0.2, min(2.0, duration / 10)), 2)
     breaker = get_circuit_breaker(
@@ -530,23 +538,9 @@ def run_fleet(
             file=sys.stderr,
         )
         return 2
-    try:
-        health_server = make_server(
-            "127.0.0.1",
-            port,
-            health.wsgi_app,
-            server_class=_HealthServer,
-            handler_class=_QuietHandler,
-        )
-    except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            print(
-                f"error: port {port} is already in use; choose another with --port "
-                "(--port 0 picks a free one)",
-                file=sys.stderr,
-            )
-            return 2
-        raise
+    health_server = _health_server(port)
+    if health_server is None:
+        return 2
 
     recovery_timeout = round(max(0.2, min(2.0, duration / 10)), 2)
     breaker_options: Dict[str, Any] = {
