@@ -170,7 +170,7 @@ impl PyCircuitBreaker {
     /// It also reports what the store learned since the last call (transitions made by other
     /// processes of the fleet, the store going away or coming back): the store's own threads
     /// never run Python, so its news waits for the next call, status or change of this breaker.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn publish(&self, py: Python<'_>, transition: Option<Transition>) -> PyResult<()> {
         if let Some(t) = transition {
             emit(
@@ -231,9 +231,7 @@ impl PyCircuitBreaker {
                 core: &self.core,
                 ticket: Some(ticket),
             };
-            if self.core.has_news() {
-                self.report_news(py)?;
-            }
+            self.publish(py, None)?;
             return Ok(Ok(guard));
         }
         self.admit_slow(py)
@@ -262,10 +260,7 @@ impl PyCircuitBreaker {
     pub(crate) fn settle(&self, py: Python<'_>, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
         if self.core.settle_quiet(ticket, outcome) {
             // The hot path: nothing changed, nothing to publish but news.
-            if self.core.has_news() {
-                return self.report_news(py);
-            }
-            return Ok(());
+            return self.publish(py, None);
         }
         self.settle_slow(py, ticket, outcome)
     }

@@ -112,11 +112,7 @@ fn store_difference(
     if !wanted.store_given {
         return None;
     }
-    let want = match &wanted.store {
-        StoreChoice::Memory => None,
-        StoreChoice::Default => crate::store::default_store(py),
-        StoreChoice::Redis(store) => Some(store.clone_ref(py)),
-    };
+    let want = wanted.store.redis(py);
     let show = |store: Option<&Py<crate::store::PyRedisStore>>| {
         store.map_or_else(|| "memory".to_owned(), |s| s.get().store.url().to_owned())
     };

@@ -237,6 +237,15 @@ pub enum StoreChoice {
 }
 
 impl StoreChoice {
+    /// The Redis store this choice names (the process default for `Default`); `None`: memory.
+    pub(crate) fn redis(&self, py: Python<'_>) -> Option<Py<PyRedisStore>> {
+        match self {
+            StoreChoice::Memory => None,
+            StoreChoice::Default => default_store(py),
+            StoreChoice::Redis(store) => Some(store.clone_ref(py)),
+        }
+    }
+
     pub fn clone_ref(&self, py: Python<'_>) -> Self {
         match self {
             StoreChoice::Default => StoreChoice::Default,
@@ -291,44 +300,39 @@ pub(crate) fn resolve(
     name: Option<&str>,
     config: Config,
 ) -> PyResult<(AnyStore, Option<Py<PyRedisStore>>)> {
-    let redis = match choice {
-        StoreChoice::Memory => None,
+    let explicit = matches!(choice, StoreChoice::Redis(_));
+    let Some(name) = name else {
         // An auto-named breaker has no name another process could share.
-        StoreChoice::Default => name.and_then(|_| default_store(py)),
-        StoreChoice::Redis(store) => match name {
-            Some(_) if config.trial_timeout.is_none() => return Err(unlimited_trials()),
-            Some(_) => Some(store.clone_ref(py)),
-            None => {
-                return Err(PyValueError::new_err(
-                    "store: a shared breaker needs a stable name (every process must agree on \
-                     it); pass name=...",
-                ))
-            }
-        },
-    };
-    let redis = match redis {
-        Some(store) if config.trial_timeout.is_none() => {
-            // Only the default store gets here: a service made fleet-wide by configuration must
-            // not fail where it ran before. This breaker stays in the process, and says why.
-            let message = format!(
-                "circuit breaker '{}' stays in this process, not in the default store {}: a \
-                 shared breaker needs a finite trial_timeout (with recovery_timeout=0 its \
-                 default is unlimited)",
-                name.unwrap_or_default(),
-                store.get().store.url()
-            );
-            crate::python::log_message(py, crate::python::WARNING, &message)?;
-            None
+        if explicit {
+            return Err(PyValueError::new_err(
+                "store: a shared breaker needs a stable name (every process must agree on it); \
+                 pass name=...",
+            ));
         }
-        other => other,
+        return Ok((AnyStore::memory(), None));
     };
-    Ok(match (redis, name) {
-        (Some(store), Some(name)) => (
-            AnyStore::Redis(store.get().store.breaker(name, config)),
-            Some(store),
-        ),
-        _ => (AnyStore::memory(), None),
-    })
+    let Some(store) = choice.redis(py) else {
+        return Ok((AnyStore::memory(), None));
+    };
+    if config.trial_timeout.is_none() {
+        if explicit {
+            return Err(unlimited_trials());
+        }
+        // The default store: a service made fleet-wide by configuration must not fail where it
+        // ran before. This breaker stays in the process, and says why.
+        let message = format!(
+            "circuit breaker '{name}' stays in this process, not in the default store {}: a \
+             shared breaker needs a finite trial_timeout (with recovery_timeout=0 its default is \
+             unlimited)",
+            store.get().store.url()
+        );
+        crate::python::log_message(py, crate::python::WARNING, &message)?;
+        return Ok((AnyStore::memory(), None));
+    }
+    Ok((
+        AnyStore::Redis(store.get().store.breaker(name, config)),
+        Some(store),
+    ))
 }
 
 fn unlimited_trials() -> PyErr {

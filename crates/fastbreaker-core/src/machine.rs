@@ -62,9 +62,9 @@ pub enum Outcome {
     Ignored,
 }
 
-/// Generations wrap at 2^61, so that a store can pack one beside a few flags in a word; a breaker
-/// would need centuries of transitions to get there.
-pub const GENERATION_BITS: u32 = 61;
+/// Generations wrap at 2^60, so that a store can pack one beside four flags in a word (and a ticket
+/// can carry a flag above it); a breaker would need centuries of transitions to get there.
+pub const GENERATION_BITS: u32 = 60;
 const GENERATION_MASK: u64 = u64::MAX >> (64 - GENERATION_BITS);
 
 /// Permission to run one call, issued by [`Machine::acquire`] and handed back to

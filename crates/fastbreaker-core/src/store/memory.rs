@@ -10,42 +10,20 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 
+use super::summary::Summary;
 use super::{Store, StoreResult};
 use crate::clock::{Clock, ProcessClock};
 use crate::config::Config;
 use crate::events::Transition;
-use crate::machine::{Admission, Machine, Outcome, Snapshot, State, Ticket, GENERATION_BITS};
+use crate::machine::{Admission, Machine, Outcome, Snapshot, Ticket};
 
-/// The word published after every change of the state: what the lock-free hot path reads.
-struct Summary;
-
-impl Summary {
-    const STATE_BITS: u64 = 0b11;
-    const CLOSED: u64 = 0;
-    const OPEN: u64 = 1;
-    const HALF_OPEN: u64 = 2;
-    /// Set while CLOSED with failures counted (a success would have to reset them).
-    const FAILURES: u64 = 0b100;
-    const GENERATION_SHIFT: u32 = 64 - GENERATION_BITS;
-
-    fn of(machine: &Machine) -> u64 {
-        let state = match machine.stored_state() {
-            State::Closed => Self::CLOSED,
-            State::Open => Self::OPEN,
-            State::HalfOpen => Self::HALF_OPEN,
-        };
-        let failures = if machine.failure_count() > 0 {
-            Self::FAILURES
-        } else {
-            0
-        };
-        (machine.generation() << Self::GENERATION_SHIFT) | failures | state
-    }
-
-    /// CLOSED, no failures counted, in `generation`.
-    fn quiet_closed(generation: u64) -> u64 {
-        (generation << Self::GENERATION_SHIFT) | Self::CLOSED
-    }
+/// The [`Summary`] word of `machine`, published after every change of the state.
+fn summary_of(machine: &Machine) -> u64 {
+    Summary::of(
+        machine.stored_state(),
+        machine.generation(),
+        machine.failure_count(),
+    )
 }
 
 /// A breaker's state in this process's memory.
@@ -67,7 +45,7 @@ impl<C: Clock> MemoryStore<C> {
     pub fn with_clock(clock: C) -> Self {
         let machine = Machine::new();
         MemoryStore {
-            summary: AtomicU64::new(Summary::of(&machine)),
+            summary: AtomicU64::new(summary_of(&machine)),
             machine: Mutex::new(machine),
             clock,
         }
@@ -81,7 +59,7 @@ impl<C: Clock> MemoryStore<C> {
     fn change<R>(&self, change: impl FnOnce(&mut Machine) -> R) -> R {
         let mut machine = self.machine.lock();
         let result = change(&mut machine);
-        self.summary.store(Summary::of(&machine), Ordering::Release);
+        self.summary.store(summary_of(&machine), Ordering::Release);
         result
     }
 
@@ -134,7 +112,7 @@ impl<C: Clock> MemoryStore<C> {
         let machine = self.machine.lock();
         debug_assert_eq!(
             self.summary.load(Ordering::Acquire),
-            Summary::of(&machine),
+            summary_of(&machine),
             "the published summary is stale"
         );
         machine.snapshot(config, now)

@@ -18,6 +18,7 @@ mod memory;
 #[cfg(test)]
 pub(crate) mod recording;
 pub mod redis;
+mod summary;
 
 pub use self::redis::{RedisBreakerStore, RedisSettings, RedisStore, TlsFiles, Unavailable};
 pub use memory::MemoryStore;

@@ -40,6 +40,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use redis::{Client, Connection, RedisResult, Script, Value};
 
+use super::summary::Summary;
 use super::{MemoryStore, Store, StoreError, StoreResult};
 use crate::clock::{Nanos, NANOS_PER_SECOND};
 use crate::config::{Config, ConfigError};
@@ -194,37 +195,6 @@ fn redact(url: &str) -> String {
 fn new_origin() -> String {
     let hash = RandomState::new().hash_one((std::process::id(), mono()));
     format!("{:016x}", hash)
-}
-
-/// The one-word summary of a cached state (what the hot path reads).
-struct Summary;
-
-impl Summary {
-    const STATE_BITS: u64 = 0b11;
-    const CLOSED: u64 = 0;
-    const OPEN: u64 = 1;
-    const HALF_OPEN: u64 = 2;
-    /// Nothing known (first use, a fork, or the server unreachable): ask the slow path.
-    const UNKNOWN: u64 = 3;
-    const FAILURES: u64 = 0b100;
-    /// The bindings have news to collect (transitions learned from elsewhere, store notices).
-    const NEWS: u64 = 0b1000;
-    const GENERATION_SHIFT: u32 = 4;
-    const GENERATION_MASK: u64 = u64::MAX >> Self::GENERATION_SHIFT;
-
-    fn of(state: State, generation: u64, failures: u32) -> u64 {
-        let bits = match state {
-            State::Closed => Self::CLOSED,
-            State::Open => Self::OPEN,
-            State::HalfOpen => Self::HALF_OPEN,
-        };
-        let failures = if failures > 0 { Self::FAILURES } else { 0 };
-        ((generation & Self::GENERATION_MASK) << Self::GENERATION_SHIFT) | failures | bits
-    }
-
-    fn quiet_closed(generation: u64) -> u64 {
-        (generation & Self::GENERATION_MASK) << Self::GENERATION_SHIFT
-    }
 }
 
 /// The shared state as the server last told it.
