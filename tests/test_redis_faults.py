@@ -162,3 +162,17 @@ def test_a_shared_breaker_needs_a_finite_trial_timeout(redis_server: RedisServer
         CircuitBreaker(name="forever", recovery_timeout=0, store=store)
     with pytest.raises(ValueError, match="trial_timeout"):
         CircuitBreaker(name="forever", trial_timeout=float("inf"), store=store)
+
+
+def test_an_open_circuit_stays_open_when_redis_goes_away(redis_server: RedisServer) -> None:
+    store = RedisStore(redis_server.url, timeout=0.2)
+    breaker = CircuitBreaker(
+        name="kept-open", failure_threshold=1, recovery_timeout=60, store=store
+    )
+    assert outcome(breaker, fail) == "failed"  # open for the fleet
+    redis_server.kill()
+    # The local state takes over from the fleet's: the dependency is not called again.
+    assert [outcome(breaker, lambda: None) for _ in range(3)] == ["rejected"] * 3
+    assert wait_for(lambda: breaker.get_status()["store_reachable"] is False)
+    status = breaker.get_status()
+    assert (status["state"], status["store_reachable"]) == ("open", False)
