@@ -212,6 +212,26 @@ struct Update {
     trials_in_flight: u32,
 }
 
+impl Update {
+    /// The breaker as the next call would find it: HALF_OPEN once an OPEN circuit's recovery
+    /// timeout has passed (its trials not started yet).
+    fn snapshot(&self) -> Snapshot {
+        let past_timeout = self.state == State::Open && self.open_remaining == 0;
+        Snapshot {
+            state: if past_timeout {
+                State::HalfOpen
+            } else {
+                self.state
+            },
+            failure_count: self.failure_count,
+            success_count: if past_timeout { 0 } else { self.success_count },
+            trials_in_flight: self.trials_in_flight,
+            last_failure_time: self.last_failure_time,
+            retry_after: self.open_remaining,
+        }
+    }
+}
+
 /// What a script answered: the state after it, and what it decided.
 #[derive(Debug)]
 struct Reply {
@@ -1495,12 +1515,15 @@ impl RedisBreakerStore {
         }
     }
 
-    fn manual(&self, config: &Config, to: &str) -> StoreResult<Option<Transition>> {
+    /// `reset()` (`to`: CLOSED) or `open()` (`to`: OPEN), for the fleet and for the local state.
+    fn manual(&self, config: &Config, to: State) -> StoreResult<Option<Transition>> {
         if !self.local_only() {
-            match self
-                .inner()
-                .script(&scripts().manual, &self.shared, config, &[to.to_owned()])
-            {
+            match self.inner().script(
+                &scripts().manual,
+                &self.shared,
+                config,
+                &[to.as_str().to_owned()],
+            ) {
                 Ok(reply) => {
                     // The local state follows, for when the server goes away.
                     let _ = self.manual_locally(config, to);
@@ -1512,9 +1535,9 @@ impl RedisBreakerStore {
         Ok(self.manual_locally(config, to))
     }
 
-    fn manual_locally(&self, config: &Config, to: &str) -> Option<Transition> {
+    fn manual_locally(&self, config: &Config, to: State) -> Option<Transition> {
         let local = &self.shared.local;
-        let result = if to == "open" {
+        let result = if to == State::Open {
             local.force_open(config)
         } else {
             local.reset(config)
@@ -1675,24 +1698,7 @@ impl Store for RedisBreakerStore {
             {
                 Ok(reply) => {
                     self.inner().settle_reply(&self.shared, &reply, None);
-                    let update = reply.update;
-                    let past_timeout = update.state == State::Open && update.open_remaining == 0;
-                    return Ok(Snapshot {
-                        state: if past_timeout {
-                            State::HalfOpen
-                        } else {
-                            update.state
-                        },
-                        failure_count: update.failure_count,
-                        success_count: if past_timeout {
-                            0
-                        } else {
-                            update.success_count
-                        },
-                        trials_in_flight: update.trials_in_flight,
-                        last_failure_time: update.last_failure_time,
-                        retry_after: update.open_remaining,
-                    });
+                    return Ok(reply.update.snapshot());
                 }
                 Err(error) => self.unreachable(&error),
             }
@@ -1701,11 +1707,11 @@ impl Store for RedisBreakerStore {
     }
 
     fn reset(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        self.manual(config, "closed")
+        self.manual(config, State::Closed)
     }
 
     fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        self.manual(config, "open")
+        self.manual(config, State::Open)
     }
 
     fn describe(&self) -> String {
