@@ -90,6 +90,20 @@ impl PyCircuitBreaker {
         })
     }
 
+    /// A breaker as Python sees it: built, and (when named) among those observers see.
+    pub(crate) fn create<'py>(
+        py: Python<'py>,
+        options: &Options,
+        name: Option<String>,
+    ) -> PyResult<Bound<'py, Self>> {
+        let named = name.is_some();
+        let breaker = Bound::new(py, Self::build(py, options, name)?)?;
+        if named {
+            crate::observed::observe(&breaker)?;
+        }
+        Ok(breaker)
+    }
+
     /// Decides whether a call may run, letting other threads run while the store waits on I/O.
     #[inline(always)]
     fn acquire_ticket(&self, py: Python<'_>) -> PyResult<Admission> {
@@ -209,7 +223,10 @@ impl PyCircuitBreaker {
         Ok(())
     }
 
+    /// The error a rejected call raises; making it counts the rejection (the one place every
+    /// call turned away passes).
     pub(crate) fn rejection_error(&self, py: Python<'_>, rejection: Rejection) -> PyErr {
+        self.core.counters().rejected();
         let error = CircuitBreakerError::rejected(
             self.name.clone_ref(py),
             rejection.state,
@@ -435,8 +452,8 @@ impl PyCircuitBreaker {
         store = Arg::Missing,
     ))]
     #[allow(clippy::too_many_arguments)] // the documented signature
-    fn new(
-        py: Python<'_>,
+    fn new<'py>(
+        py: Python<'py>,
         failure_threshold: Arg<Threshold<FailureThreshold>>,
         recovery_timeout: Arg<RecoveryTimeout>,
         success_threshold: Arg<Threshold<SuccessThreshold>>,
@@ -445,7 +462,7 @@ impl PyCircuitBreaker {
         half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
         trial_timeout: Arg<TrialTimeoutArg>,
         store: Arg<StoreChoice>,
-    ) -> PyResult<Self> {
+    ) -> PyResult<Bound<'py, Self>> {
         let options = Options::new(
             py,
             OptionArgs {
@@ -458,21 +475,21 @@ impl PyCircuitBreaker {
                 store,
             },
         )?;
-        Self::build(py, &options, name.map(|n| n.0))
+        Self::create(py, &options, name.map(|n| n.0))
     }
 
     /// A breaker with options checked beforehand (by the decorator, once for all it decorates),
     /// named as the options say, or else `default_name`.
     #[staticmethod]
     #[pyo3(signature = (options, default_name = None))]
-    fn _from_options(
-        py: Python<'_>,
-        options: &Bound<'_, Options>,
+    fn _from_options<'py>(
+        py: Python<'py>,
+        options: &Bound<'py, Options>,
         default_name: Option<BreakerName>,
-    ) -> PyResult<Self> {
+    ) -> PyResult<Bound<'py, Self>> {
         let options = options.get();
         let name = options.name.clone().or(default_name.map(|n| n.0));
-        Self::build(py, options, name)
+        Self::create(py, options, name)
     }
 
     /// Calls `func(*args, **kwargs)` under the breaker. For an `async def` function the result is
@@ -600,6 +617,18 @@ impl PyCircuitBreaker {
         let store = self.core.store();
         status.set_item(intern!(py, "store"), store.describe())?;
         status.set_item(intern!(py, "store_reachable"), store.is_reachable())?;
+        let counts = self.core.counters().read();
+        let calls = PyDict::new(py);
+        calls.set_item(intern!(py, "success"), counts.success)?;
+        calls.set_item(intern!(py, "failure"), counts.failure)?;
+        calls.set_item(intern!(py, "ignored"), counts.ignored)?;
+        calls.set_item(intern!(py, "rejected"), counts.rejected)?;
+        status.set_item(intern!(py, "calls"), calls)?;
+        let transitions = PyDict::new(py);
+        transitions.set_item(State::Closed.as_str(), counts.to_closed)?;
+        transitions.set_item(State::Open.as_str(), counts.to_open)?;
+        transitions.set_item(State::HalfOpen.as_str(), counts.to_half_open)?;
+        status.set_item(intern!(py, "transitions"), transitions)?;
         Ok(status)
     }
 

@@ -6,6 +6,7 @@
 //! - [`permit`]: `Permit`, admission reported by hand.
 //! - [`protected`]: decorated functions, called through vectorcall.
 //! - [`listeners`]: the emit point of transitions (logging, then listeners) and `TransitionEvent`.
+//! - [`observed`]: every live named breaker (for health and metrics), the counters' switch.
 //! - [`errors`]: `CircuitBreakerError`, and the core's errors as Python exceptions.
 //! - [`registry`]: the named-breaker registry functions.
 //! - [`store`]: `RedisStore`, the default store, and the `store=` argument.
@@ -20,6 +21,7 @@ pub mod breaker;
 pub mod errors;
 mod inspect;
 pub mod listeners;
+pub mod observed;
 pub mod options;
 pub mod permit;
 pub mod protected;
@@ -68,6 +70,8 @@ pub mod _core {
     #[pymodule_export]
     use crate::listeners::TransitionEvent;
     #[pymodule_export]
+    use crate::observed::{_set_call_counting, all_circuit_breakers};
+    #[pymodule_export]
     use crate::options::Options;
     #[pymodule_export]
     use crate::permit::Permit;
@@ -75,8 +79,8 @@ pub mod _core {
     use crate::protected::Protected;
     #[pymodule_export]
     use crate::registry::{
-        get_all_circuit_breaker_statuses, get_circuit_breaker, get_circuit_breaker_status,
-        reset_circuit_breaker,
+        _registry_restore, _registry_snapshot, get_all_circuit_breaker_statuses,
+        get_circuit_breaker, get_circuit_breaker_status, reset_circuit_breaker,
     };
     #[pymodule_export]
     use crate::store::{_after_fork, get_default_store, set_default_store, PyRedisStore};

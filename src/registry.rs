@@ -1,11 +1,12 @@
 //! The process-wide registry of named breakers (`get_circuit_breaker` and its siblings).
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use fastbreaker_core::registry::{Entry, Registry};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyString};
 
 use crate::breaker::PyCircuitBreaker;
 use crate::options::{
@@ -73,10 +74,7 @@ pub fn get_circuit_breaker(
     let existing = match registered(py, &name) {
         Some(existing) => existing,
         None => {
-            let fresh = Py::new(
-                py,
-                PyCircuitBreaker::build(py, &wanted, Some(name.clone()))?,
-            )?;
+            let fresh = PyCircuitBreaker::create(py, &wanted, Some(name.clone()))?.unbind();
             match REGISTRY.insert_or_get(&name, fresh, |b| b.clone_ref(py)) {
                 Entry::Created(created) => return Ok(created),
                 // Another thread registered the name first: keep its breaker.
@@ -153,11 +151,41 @@ pub fn reset_circuit_breaker(py: Python<'_>, name: &Bound<'_, PyAny>) -> PyResul
     })
 }
 
+/// The registered breakers, sorted by name.
+pub(crate) fn entries(py: Python<'_>) -> Vec<(String, Py<PyCircuitBreaker>)> {
+    REGISTRY.entries(|b| b.clone_ref(py))
+}
+
+/// The registry's entries now, by name (for the pytest plugin's `breaker_registry` fixture).
+#[pyfunction]
+pub fn _registry_snapshot(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
+    let all = PyDict::new(py);
+    for (name, breaker) in entries(py) {
+        all.set_item(name, breaker)?;
+    }
+    Ok(all)
+}
+
+/// Makes the registry hold exactly `entries` (name -> breaker), dropping what it held besides
+/// (for the pytest plugin's `breaker_registry` fixture).
+#[pyfunction]
+pub fn _registry_restore(
+    py: Python<'_>,
+    entries: HashMap<String, Py<PyCircuitBreaker>>,
+) -> PyResult<()> {
+    for name in entries.keys() {
+        registry_name(PyString::new(py, name).as_any())?;
+    }
+    let before = REGISTRY.replace(entries.into_iter().collect());
+    drop(before); // outside the lock: freeing a breaker may run Python
+    Ok(())
+}
+
 /// Every registered breaker's status, by name.
 #[pyfunction]
 pub fn get_all_circuit_breaker_statuses(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let all = PyDict::new(py);
-    for (name, breaker) in REGISTRY.entries(|b| b.clone_ref(py)) {
+    for (name, breaker) in entries(py) {
         all.set_item(name, breaker.get().get_status(py)?)?;
     }
     Ok(all)

@@ -32,6 +32,8 @@ def test_a_new_breaker_is_closed_with_empty_counts():
         "retry_after": 0.0,
         "store": "memory",
         "store_reachable": True,
+        "calls": {"success": 0, "failure": 0, "ignored": 0, "rejected": 0},
+        "transitions": {"closed": 0, "open": 0, "half_open": 0},
     }
     assert json.loads(json.dumps(status)) == status
     assert breaker.state is CircuitState.CLOSED

@@ -9,7 +9,8 @@ Fleet-wide breakers: ``RedisStore(url)``, passed as ``store=`` or made the proce
 
 Drop-in modules for existing services: :mod:`fastbreaker.circuit_breaker`,
 :mod:`fastbreaker.external_service_client`; the health endpoint: :mod:`fastbreaker.health`;
-test helpers: :mod:`fastbreaker.testing`.
+test helpers: :mod:`fastbreaker.testing` (and the pytest fixtures of ``fastbreaker.pytest_plugin``);
+metrics: :mod:`fastbreaker.metrics`. ``all_circuit_breakers()`` lists every live named breaker.
 """
 
 import logging
@@ -24,6 +25,7 @@ from ._core import (
     RedisStore,
     TransitionEvent,
     __version__,
+    all_circuit_breakers,
     get_all_circuit_breaker_statuses,
     get_circuit_breaker,
     get_circuit_breaker_status,
@@ -31,7 +33,7 @@ from ._core import (
     reset_circuit_breaker,
     set_default_store,
 )
-from ._state import CircuitBreakerStatus, CircuitState
+from ._state import CallCounts, CircuitBreakerStatus, CircuitState, TransitionCounts
 
 if TYPE_CHECKING:
     from .circuit_breaker import circuit_breaker
@@ -42,14 +44,17 @@ else:
     from . import circuit_breaker
 
 __all__ = [
+    "CallCounts",
     "CircuitBreaker",
     "CircuitBreakerError",
     "CircuitBreakerStatus",
     "CircuitState",
     "Permit",
     "RedisStore",
+    "TransitionCounts",
     "TransitionEvent",
     "__version__",
+    "all_circuit_breakers",
     "circuit_breaker",
     "get_all_circuit_breaker_statuses",
     "get_circuit_breaker",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Optional, TypedDict
 
-__all__ = ["CircuitBreakerStatus", "CircuitState"]
+__all__ = ["CallCounts", "CircuitBreakerStatus", "CircuitState", "TransitionCounts"]
 
 
 class CircuitState(str, Enum):
@@ -18,6 +18,29 @@ class CircuitState(str, Enum):
 
     def __str__(self) -> str:
         return self.value
+
+
+class CallCounts(TypedDict):
+    """Calls through a breaker in this process since it was made, by outcome (never zeroed)."""
+
+    #: Calls that returned (or raised an exception that counts as success: none by default).
+    success: int
+    #: Calls that raised one of the breaker's ``expected_exceptions``.
+    failure: int
+    #: Calls whose outcome says nothing about the service (exceptions outside
+    #: ``expected_exceptions``, cancellation, ``CircuitBreakerError`` of a nested breaker).
+    ignored: int
+    #: Calls turned away with ``CircuitBreakerError``.
+    rejected: int
+
+
+class TransitionCounts(TypedDict):
+    """Transitions by the state they led to, made in this process or, for a breaker in a shared
+    store, learned from another process (never zeroed)."""
+
+    closed: int
+    open: int
+    half_open: int
 
 
 class CircuitBreakerStatus(TypedDict):
@@ -42,3 +65,7 @@ class CircuitBreakerStatus(TypedDict):
     store: str
     #: Whether the store answered the last time it was asked (always true for memory).
     store_reachable: bool
+    #: This process's count of calls by outcome (a reset does not zero it).
+    calls: CallCounts
+    #: This process's count of transitions by the state they led to.
+    transitions: TransitionCounts

@@ -5,6 +5,7 @@
 //! - [`store`]: where a breaker's state lives, behind the [`store::Store`] seam; the in-memory
 //!   store with its lock-free fast path is the first.
 //! - [`breaker`]: a breaker's settings and its store, the surface the bindings use.
+//! - [`counters`]: a breaker's counts of calls by outcome and of transitions.
 //! - [`config`]: the settings as plain values, their defaults, validation and differences.
 //! - [`events`]: what a breaker reports: transitions with their reasons.
 //! - [`clock`]: monotonic time, with a process-wide manual mode for tests.
@@ -13,6 +14,7 @@
 pub mod breaker;
 pub mod clock;
 pub mod config;
+pub mod counters;
 pub mod events;
 pub mod machine;
 pub mod registry;
@@ -20,6 +22,7 @@ pub mod store;
 
 pub use breaker::Breaker;
 pub use config::{Config, ConfigError, TrialTimeout};
+pub use counters::{Counters, Counts};
 pub use events::{Notice, Reason, Transition};
 pub use machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket};
 pub use store::{

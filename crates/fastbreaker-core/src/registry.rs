@@ -71,6 +71,13 @@ impl<T> Registry<T> {
         all
     }
 
+    /// Makes the registry hold exactly `entries` (a later one wins over an earlier one of the
+    /// same name). Returns what it held before, for the caller to drop outside the lock.
+    pub fn replace(&self, entries: Vec<(String, T)>) -> HashMap<String, T> {
+        let fresh: HashMap<String, T> = entries.into_iter().collect();
+        std::mem::replace(&mut *self.entries.lock(), fresh)
+    }
+
     pub fn len(&self) -> usize {
         self.entries.lock().len()
     }
@@ -117,6 +124,19 @@ mod tests {
             .map(|(n, _)| n)
             .collect();
         assert_eq!(names, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn replace_swaps_every_entry_and_hands_back_the_old_ones() {
+        let registry: Registry<u32> = Registry::new();
+        for (name, value) in [("a", 1), ("b", 2)] {
+            let _ = registry.insert_or_get(name, value, |v| *v);
+        }
+        let old = registry.replace(vec![("b".into(), 20), ("c".into(), 30)]);
+        assert_eq!(old.len(), 2);
+        assert_eq!((old["a"], old["b"]), (1, 2));
+        let now: Vec<_> = registry.entries(|v| *v);
+        assert_eq!(now, [("b".to_owned(), 20), ("c".to_owned(), 30)]);
     }
 
     #[test]

@@ -509,3 +509,79 @@ fn a_store_error_reaches_the_caller_and_changes_nothing() {
         "store unavailable: down"
     );
 }
+
+/// The binding's call: the lock-free paths first, the locked ones when they decline.
+fn call<S: Store>(b: &Breaker<S>, outcome: Outcome) -> Option<Transition> {
+    let ticket = match b.admit_closed() {
+        Some(ticket) => ticket,
+        None => match b.try_acquire().unwrap() {
+            Admission::Admitted(ticket, _) => ticket,
+            Admission::Rejected(r) => panic!("rejected: {r:?}"),
+        },
+    };
+    if b.settle_quiet(ticket, outcome) {
+        return None;
+    }
+    b.try_record(ticket, outcome).unwrap()
+}
+
+#[test]
+fn counters_count_every_outcome_and_transition_once() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 2, 1, 1, 10);
+    call(&b, Outcome::Success); // lock-free
+    call(&b, Outcome::Ignored); // lock-free
+    call(&b, Outcome::Failure); // locked
+    call(&b, Outcome::Ignored); // locked: a failure is counted
+    call(&b, Outcome::Failure); // opens
+    assert!(matches!(b.acquire().unwrap(), Admission::Rejected(_)));
+    b.counters().rejected(); // the bindings count what they turn away
+    clock.advance(10 * SECOND);
+    assert_eq!(call(&b, Outcome::Success).unwrap().to, State::Closed); // half-open, then closed
+    b.force_open().unwrap();
+    b.force_open().unwrap(); // already open: the timer restarts, no transition
+    b.reset().unwrap();
+    b.reset().unwrap(); // already closed: no transition
+    let released = admit(&b, &clock);
+    b.release(released); // no outcome: not a call that ended
+    assert_eq!(
+        b.counters().read(),
+        Counts {
+            success: 2,
+            failure: 2,
+            ignored: 2,
+            rejected: 1,
+            to_closed: 2,
+            to_open: 2,
+            to_half_open: 1,
+        }
+    );
+}
+
+#[test]
+fn counters_are_exact_under_threads_on_both_paths() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, u32::MAX, 1, 1, 10);
+    std::thread::scope(|scope| {
+        for worker in 0..8 {
+            let b = &b;
+            scope.spawn(move || {
+                for i in 0..5_000 {
+                    // Successes take the lock-free path while no failure is counted and the
+                    // locked one (to reset the streak) after one.
+                    let outcome = match (worker % 4, i % 7) {
+                        (0, 0) => Outcome::Failure,
+                        (1, _) => Outcome::Ignored,
+                        _ => Outcome::Success,
+                    };
+                    call(b, outcome);
+                }
+            });
+        }
+    });
+    let counts = b.counters().read();
+    let failures = 2 * 5_000_u64.div_ceil(7);
+    assert_eq!(counts.failure, failures);
+    assert_eq!(counts.ignored, 2 * 5_000);
+    assert_eq!(counts.success, 8 * 5_000 - 2 * 5_000 - failures);
+}
