@@ -73,6 +73,10 @@ def noop_decorator(func):
         return func(*args, **kwargs)
     return wrapper
 
+def uncounted():
+    fastbreaker._core._set_call_counting(False)  # the call counters' cost, by difference
+    return CircuitBreaker(failure_threshold=10**9)(f)
+
 def rejecting():
     breaker = CircuitBreaker(recovery_timeout=3600)
     breaker.open()
@@ -99,6 +103,7 @@ else:
         "partial": lambda: functools.partial(f),
         "noop": lambda: noop_decorator(f),
         "decorated": lambda: CircuitBreaker(failure_threshold=10**9)(f),
+        "uncounted": uncounted,
         "rejected": rejecting,
         "failure": lambda: CircuitBreaker(failure_threshold=10**9)(failing),
         "bare_failure": lambda: failing,
@@ -140,6 +145,7 @@ VARIANTS: List[Tuple[str, str]] = [
     ("partial", "functools.partial(f)"),
     ("noop", "no-op Python decorator"),
     ("decorated", "fastbreaker decorated, success"),
+    ("uncounted", "fastbreaker decorated, counters off"),
     ("call", "fastbreaker .call(f, x), success"),
     ("rejected", "fastbreaker decorated, rejected (caught)"),
     ("failure", "fastbreaker decorated, failure (caught)"),

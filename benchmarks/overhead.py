@@ -114,6 +114,20 @@ REJECTED = {
 # --- sections -------------------------------------------------------------------------------------
 
 
+def without_counting(run: Callable[[int], None]) -> Callable[[int], None]:
+    """`run` with fastbreaker's call counters switched off (they are always on otherwise): what
+    counting costs is the difference, measured in the same run."""
+
+    def uncounted(calls: int) -> None:
+        fastbreaker._core._set_call_counting(False)
+        try:
+            run(calls)
+        finally:
+            fastbreaker._core._set_call_counting(True)
+
+    return uncounted
+
+
 def success_path(calls: int, rounds: int) -> Section:
     cases: Dict[str, Callable[[int], None]] = {
         "bare call": looped(target, 1),
@@ -124,6 +138,7 @@ def success_path(calls: int, rounds: int) -> Section:
         cases[f"{library} decorated"] = looped(make()(target), 1)
         breaker = make()
         cases[f"{library} .call(f, x)"] = looped(breaker.call, target, 1)
+    cases["fastbreaker decorated, call counters off"] = without_counting(looped(fast()(target), 1))
     section = Section("success path (closed circuit)", "ns/call", best_of(cases, calls, rounds))
     return section
 
@@ -351,6 +366,11 @@ def ratios(sections: Dict[str, Section]) -> Dict[str, Optional[float]]:
             "decorated overhead: fastbreaker / functools.partial",
             over["fastbreaker decorated"],
             over["functools.partial(target)"],
+        ),
+        (
+            "decorated overhead: call counters on / off",
+            over["fastbreaker decorated"],
+            over["fastbreaker decorated, call counters off"],
         ),
         (
             ".call overhead: fastbreaker / circuitbreaker",
