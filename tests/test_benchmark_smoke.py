@@ -40,11 +40,12 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path):
         )
     assert "functools.partial(target)" in data["sections"]["success"]["results"]
     # A ratio is None where a --quick run measured an overhead at or below zero (noise).
-    assert len(data["ratios"]) == 14
+    assert len(data["ratios"]) == 15
     assert all(v is None or math.isfinite(v) for v in data["ratios"].values())
     for label in (
         "decorated overhead: fastbreaker / functools.partial",
         "decorated overhead: fastbreaker / no-op decorator",
+        "decorated overhead: call counters on / off",
     ):
         assert label in data["ratios"] and label in result.stdout
     assert "ratios" in result.stdout and "fastbreaker decorated" in result.stdout
@@ -76,7 +77,8 @@ def test_the_callgrind_benchmark_counts_every_variant(tmp_path):
     result = run_quick(BENCHMARKS / "callgrind.py", "--json", str(out), timeout=290)
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["calls"] == 2_000
-    keys = {"bare", "partial", "noop", "decorated", "call", "rejected", "failure", "bare_failure"}
+    keys = {"bare", "partial", "noop", "decorated", "uncounted", "call", "rejected", "failure"}
+    keys.add("bare_failure")
     assert set(data["per_iteration"]) == set(data["beyond_bare_call"]) == keys
     assert all(v > 0 for v in data["per_iteration"].values())  # instructions, not time
     assert data["fastbreaker"].endswith("__init__.py")
