@@ -1,13 +1,21 @@
-"""The health endpoint, raw and mounted in real frameworks (Flask, Starlette)."""
+"""The health endpoint, raw and mounted in real frameworks (Flask, Starlette); Django's view is
+in test_health_django.py."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 from io import BytesIO
 
 import pytest
-from fastbreaker import get_circuit_breaker
+from fastbreaker import (
+    CircuitBreaker,
+    all_circuit_breakers,
+    circuit_breaker,
+    get_all_circuit_breaker_statuses,
+    get_circuit_breaker,
+)
 from fastbreaker.health import HEALTH_PATH, asgi_app, circuit_breakers_health, wsgi_app
 
 
@@ -18,7 +26,7 @@ def opened(unique_name: str) -> str:
     return unique_name
 
 
-def test_payload_holds_every_registered_status(opened):
+def test_payload_holds_a_registered_breakers_status_under_its_name(opened):
     payload = circuit_breakers_health()
     status = payload["circuit_breakers"][opened]
     assert status == get_circuit_breaker(opened).get_status() | {
@@ -26,6 +34,89 @@ def test_payload_holds_every_registered_status(opened):
     }
     assert (status["state"], status["failure_threshold"]) == ("open", 4)
     assert json.loads(json.dumps(payload)) == payload
+
+
+def test_payload_holds_every_live_named_breaker(unique_name):
+    # Before, only the registry's breakers were listed: a decorated function's breaker and a named
+    # CircuitBreaker object were missing from the health endpoint.
+    @circuit_breaker(failure_threshold=3)
+    def load_profile() -> None:
+        pass
+
+    @circuit_breaker(name=unique_name + "-named-decorator")
+    def load_orders() -> None:
+        pass
+
+    payments = CircuitBreaker(name=unique_name + "-object", failure_threshold=7)
+    payments.open()
+    unnamed = CircuitBreaker(failure_threshold=9)
+    statuses = circuit_breakers_health()["circuit_breakers"]
+
+    decorated = statuses[load_profile.circuit_breaker.name]
+    assert load_profile.circuit_breaker.name.endswith("load_profile")
+    assert (decorated["state"], decorated["failure_threshold"]) == ("closed", 3)
+    assert statuses[unique_name + "-named-decorator"]["name"] == unique_name + "-named-decorator"
+    assert (
+        statuses[unique_name + "-object"]["state"],
+        statuses[unique_name + "-object"]["failure_threshold"],
+    ) == ("open", 7)
+    # An unnamed breaker has a generated name, which is not a name to watch.
+    assert unnamed.name not in statuses
+    assert all(breaker is not unnamed for breaker in all_circuit_breakers().values())
+    # None of these is in the registry, which the registry's own listing still says.
+    registry = get_all_circuit_breaker_statuses()
+    assert unique_name + "-object" not in registry
+    assert load_profile.circuit_breaker.name not in registry
+
+
+def test_a_collected_breaker_leaves_the_payload(unique_name):
+    breaker = CircuitBreaker(name=unique_name)
+
+    @circuit_breaker(name=unique_name + "-decorated")
+    def fetch() -> None:
+        pass
+
+    assert {unique_name, unique_name + "-decorated"} <= set(
+        circuit_breakers_health()["circuit_breakers"]
+    )
+    del breaker, fetch
+    gc.collect()
+    statuses = circuit_breakers_health()["circuit_breakers"]
+    assert unique_name not in statuses and unique_name + "-decorated" not in statuses
+
+
+def test_breakers_sharing_a_name_are_numbered(unique_name):
+    first = CircuitBreaker(name=unique_name, failure_threshold=2)
+    second = CircuitBreaker(name=unique_name, failure_threshold=3)
+    statuses = circuit_breakers_health()["circuit_breakers"]
+    named = {key: status for key, status in statuses.items() if status["name"] == unique_name}
+    assert {key: status["failure_threshold"] for key, status in named.items()} == {
+        unique_name: 2,
+        unique_name + "#2": 3,
+    }
+    # A registry breaker keeps its own name; the others come after it, in creation order.
+    get_circuit_breaker(unique_name, failure_threshold=4)
+    statuses = circuit_breakers_health()["circuit_breakers"]
+    named = {key: status for key, status in statuses.items() if status["name"] == unique_name}
+    assert {key: status["failure_threshold"] for key, status in named.items()} == {
+        unique_name: 4,
+        unique_name + "#2": 2,
+        unique_name + "#3": 3,
+    }
+    del first, second
+
+
+def test_registered_only_lists_the_registry_alone(opened, unique_name):
+    named = CircuitBreaker(name=unique_name + "-object")
+    payload = circuit_breakers_health(registered_only=True)
+    assert opened in payload["circuit_breakers"]
+    assert named.name not in payload["circuit_breakers"]
+    assert named.name in circuit_breakers_health(registered_only=False)["circuit_breakers"]
+    for wrong in ("yes", 1, None):
+        with pytest.raises(TypeError, match="registered_only must be a bool"):
+            circuit_breakers_health(registered_only=wrong)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        circuit_breakers_health(True)  # type: ignore[misc]
 
 
 def call_wsgi(method: str, path: str, script_name: str = "") -> tuple:
@@ -59,6 +150,20 @@ def test_raw_wsgi(opened):
 
     assert call_wsgi("GET", "/health")[0] == "404 Not Found"
     assert call_wsgi("GET", "/circuit-breakers", script_name="/health")[0] == "200 OK"
+
+
+def test_the_apps_serve_every_live_named_breaker(opened, unique_name):
+    @circuit_breaker(name=unique_name + "-decorated")
+    def fetch() -> None:
+        pass
+
+    payments = CircuitBreaker(name=unique_name + "-object")
+    payments.open()
+    for served in (call_wsgi("GET", HEALTH_PATH)[2], call_asgi("GET", HEALTH_PATH)[2]):
+        statuses = json.loads(served)["circuit_breakers"]
+        assert statuses[opened]["state"] == "open"
+        assert statuses[unique_name + "-object"]["state"] == "open"
+        assert statuses[unique_name + "-decorated"]["state"] == "closed"
 
 
 def call_asgi(method: str, path: str, root_path: str = "") -> tuple:
