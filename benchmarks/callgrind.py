@@ -97,6 +97,37 @@ if variant == "call":
             except (ValueError, CircuitBreakerError):
                 pass
     expected = "returns"
+elif variant.startswith("async_"):
+    async def af(x):
+        return x
+
+    def noop_async(func):
+        @functools.wraps(func)
+        async def wrapper(*args, **kwargs):
+            return await func(*args, **kwargs)
+        return wrapper
+
+    g = {
+        "async_bare": lambda: af,
+        "async_noop": lambda: noop_async(af),
+        "async_decorated": lambda: CircuitBreaker(failure_threshold=10**9)(af),
+    }[variant]()
+    expected = "returns"
+
+    async def body(n, g=g, x=x):
+        for _ in repeat(None, n):
+            await g(x)
+
+    def drive(coroutine):
+        # Nothing suspends: one send runs the coroutine to its end, with no event loop.
+        try:
+            coroutine.send(None)
+        except StopIteration as stop:
+            return stop.value
+        sys.exit(f"variant {variant}: the coroutine suspended")
+
+    def loop(n):
+        drive(body(n))
 else:
     g = {
         "bare": lambda: f,
@@ -120,7 +151,12 @@ else:
                 pass
 
 # What one call does, checked before counting it (the check runs in both the N and 2N runs).
-probe = (lambda: call(f, x)) if variant == "call" else (lambda: g(x))
+if variant == "call":
+    probe = lambda: call(f, x)
+elif variant.startswith("async_"):
+    probe = lambda: drive(g(x))
+else:
+    probe = lambda: g(x)
 try:
     seen = "returns" if probe() == x else "wrong result"
 except CircuitBreakerError:
@@ -150,6 +186,9 @@ VARIANTS: List[Tuple[str, str]] = [
     ("rejected", "fastbreaker decorated, rejected (caught)"),
     ("failure", "fastbreaker decorated, failure (caught)"),
     ("bare_failure", "bare f(x) raising ValueError (caught)"),
+    ("async_bare", "bare await af(x)"),
+    ("async_noop", "no-op async def wrapper, awaited"),
+    ("async_decorated", "fastbreaker decorated async def, awaited"),
 ]
 
 
@@ -230,14 +269,20 @@ def ratio(numerator: float, denominator: float) -> Optional[float]:
 
 
 def report(per_iteration: Dict[str, float]) -> Tuple[Dict[str, float], Dict[str, Optional[float]]]:
-    bare = per_iteration["bare"]
-    beyond = {key: value - bare for key, value in per_iteration.items()}
+    # Awaited variants against a bare await of the same `async def`; the others against f(x).
+    beyond = {
+        key: value - per_iteration["async_bare" if key.startswith("async_") else "bare"]
+        for key, value in per_iteration.items()
+    }
     ratios = {
         "decorated / functools.partial": ratio(beyond["decorated"], beyond["partial"]),
         "decorated / no-op decorator": ratio(beyond["decorated"], beyond["noop"]),
         ".call / functools.partial": ratio(beyond["call"], beyond["partial"]),
         "failure beyond a bare failing call / functools.partial": ratio(
             per_iteration["failure"] - per_iteration["bare_failure"], beyond["partial"]
+        ),
+        "async decorated / no-op async def wrapper": ratio(
+            beyond["async_decorated"], beyond["async_noop"]
         ),
     }
     return beyond, ratios
@@ -260,6 +305,7 @@ def render(
     ]
     for key, label in VARIANTS:
         lines.append(f"  {label:<44}{per_iteration[key]:14.1f}{beyond[key]:18.1f}")
+    lines.append("  (awaited rows: beyond a bare await of the same async def)")
     lines.append(
         f"  (failure beyond a bare failing call: "
         f"{per_iteration['failure'] - per_iteration['bare_failure']:.1f})"

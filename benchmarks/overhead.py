@@ -16,6 +16,7 @@ do not move with the machine at all, see benchmarks/callgrind.py.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import functools
 import gc
 import importlib.metadata
@@ -334,6 +335,85 @@ def scale(count: int) -> Section:
 # --- report ---------------------------------------------------------------------------------------
 
 
+async def async_target(x: int) -> int:
+    return x
+
+
+def noop_async_decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        return await func(*args, **kwargs)
+
+    return wrapper
+
+
+def async_peers() -> Dict[str, Callable[..., Any]]:
+    """The asyncio circuit breakers installed (the `benchmark` extra installs them all), each
+    decorating `async_target` with a threshold that is never reached."""
+    peers: Dict[str, Callable[..., Any]] = {
+        "circuitbreaker": circuitbreaker.circuit(failure_threshold=HUGE)(async_target),
+    }
+    try:
+        import aiobreaker
+
+        peers["aiobreaker"] = aiobreaker.CircuitBreaker(fail_max=HUGE)(async_target)
+    except ImportError:
+        pass
+    try:
+        import aiocircuitbreaker
+
+        peers["aiocircuitbreaker"] = aiocircuitbreaker.circuit(failure_threshold=HUGE)(async_target)
+    except ImportError:
+        pass
+    try:
+        import purgatory
+
+        factory = purgatory.AsyncCircuitBreakerFactory(default_threshold=HUGE)
+        peers["purgatory"] = factory(circuit="benchmark")(async_target)
+    except ImportError:
+        pass
+    return peers
+
+
+def async_path(calls: int, rounds: int) -> Section:
+    """`await g(1)` in a loop, inside one running event loop (nothing suspends, so no scheduling
+    is measured): the cost of awaiting a decorated `async def` against awaiting it bare."""
+    cases: Dict[str, Callable[..., Any]] = {
+        "bare await": async_target,
+        "no-op async def wrapper": noop_async_decorator(async_target),
+        "fastbreaker decorated": fast(HUGE)(async_target),
+    }
+    cases.update({f"{name} decorated": g for name, g in async_peers().items()})
+
+    async def loop(g: Callable[[int], Any], n: int) -> None:
+        for _ in range(n):
+            await g(1)
+
+    async def measure() -> Dict[str, float]:
+        best = {name: float("inf") for name in cases}
+        gc_was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for _ in range(rounds):
+                for name, g in cases.items():
+                    start = time.perf_counter_ns()
+                    await loop(g, calls)
+                    best[name] = min(best[name], (time.perf_counter_ns() - start) / calls)
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return best
+
+    section = Section("async def, awaited (closed circuit)", "ns/call", asyncio.run(measure()))
+    missing = {"aiobreaker", "aiocircuitbreaker", "purgatory"} - set(async_peers())
+    if missing:
+        section.notes.append(
+            f"not installed, not measured: {', '.join(sorted(missing))} "
+            "(pip install '.[benchmark]')"
+        )
+    return section
+
+
 def overheads(success: Section) -> Dict[str, float]:
     bare = success.results["bare call"]
     return {name: ns - bare for name, ns in success.results.items() if name != "bare call"}
@@ -411,9 +491,29 @@ def ratios(sections: Dict[str, Section]) -> Dict[str, Optional[float]]:
             web["requests.get"],
         ),
     ]
-    # An overhead measured at or below zero (noise, in a --quick run) has no meaningful ratio.
+    asynchronous = sections["async"].results
+    bare_await = asynchronous["bare await"]
+    fb_async = asynchronous["fastbreaker decorated"] - bare_await
+    pairs.append(
+        (
+            "async overhead: fastbreaker / no-op async def wrapper",
+            fb_async,
+            asynchronous["no-op async def wrapper"] - bare_await,
+        )
+    )
+    for peer in ("circuitbreaker", "aiobreaker", "aiocircuitbreaker", "purgatory"):
+        measured = asynchronous.get(f"{peer} decorated")
+        pairs.append(
+            (
+                f"async overhead: fastbreaker / {peer}",
+                fb_async,
+                float("nan") if measured is None else measured - bare_await,
+            )
+        )
+    # An overhead measured at or below zero (noise, in a --quick run) has no meaningful ratio;
+    # a peer that is not installed has none either.
     return {
-        label: numerator / denominator if denominator > 0 else None
+        label: numerator / denominator if denominator > 0 else None  # NaN > 0 is False
         for label, numerator, denominator in pairs
     }
 
@@ -446,10 +546,21 @@ def render(
 
 
 def machine_info() -> Dict[str, str]:
-    versions = ", ".join(
-        f"{name} {importlib.metadata.version(name)}"
-        for name in ("fastbreaker", "pybreaker", "circuitbreaker", "requests")
-    )
+    installed = []
+    for name in (
+        "fastbreaker",
+        "pybreaker",
+        "circuitbreaker",
+        "aiobreaker",
+        "aiocircuitbreaker",
+        "purgatory",
+        "requests",
+    ):
+        try:
+            installed.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    versions = ", ".join(installed)
     return machine(f"{cpu_model()} ({os.cpu_count()} cores)", versions)
 
 
@@ -468,6 +579,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         calls, rounds, per_thread, http_requests, registry = 200_000, 7, 50_000, 300, 100_000
     sections = {
         "success": success_path(calls, rounds),
+        "async": async_path(calls // 4, rounds),
         "rejection": rejection_path(calls // 2, rounds),
         "failure": failure_path(calls // 2, rounds),
         "threads": threads(per_thread, max(2, rounds // 2)),

@@ -16,6 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
 
+use crate::awaitable::GuardedCall;
 use crate::errors::{guarded, CircuitBreakerError};
 use crate::inspect::{is_coroutine_function, returned, Returned};
 use crate::listeners::{emit, Listeners};
@@ -403,7 +404,8 @@ impl PyCircuitBreaker {
                 // Give the admission back; the coroutine takes its own when it starts.
                 Returned::Coroutine => {
                     drop(guard);
-                    python::guard_coroutine(py)?.call1((slf, value))
+                    let guarded = GuardedCall::new(slf.clone().unbind(), value.unbind());
+                    Ok(Bound::new(py, guarded)?.into_any())
                 }
                 // The work is under way: its outcome is recorded when it completes.
                 Returned::Awaitable => {

@@ -8,6 +8,8 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyFunction};
 use pyo3::{ffi, intern};
 
+use crate::awaitable::GuardedCall;
+use crate::protected::Protected;
 use crate::python;
 
 const CO_COROUTINE: u32 = 0x80;
@@ -42,11 +44,27 @@ fn code_flags(function: &Bound<'_, PyFunction>) -> PyResult<u32> {
 /// `inspect.markcoroutinefunction`, or a bound method or `functools.partial` of one. The one
 /// definition both the decorator and `call()` use. Anything else (a callable object, a proxy)
 /// is taken as synchronous: finding out would mean running its code.
+/// Whether `func` is an `async def` function (by its code's flags, which user code cannot fake), or
+/// a protected one: what a `Protected` calls and wraps in a `GuardedCall` itself.
+pub(crate) fn is_async_def(func: &Bound<'_, PyAny>) -> bool {
+    if let Ok(function) = func.cast::<PyFunction>() {
+        return code_flags(function).is_ok_and(|flags| flags & CO_COROUTINE != 0);
+    }
+    func.cast::<Protected>()
+        .is_ok_and(|protected| protected.get().drives_coroutines())
+}
+
 pub(crate) fn is_coroutine_function(func: &Bound<'_, PyAny>) -> bool {
     let py = func.py();
     let mut func = func.clone();
     // Methods of partials of methods...: a few levels at most in real code.
     for _ in 0..16 {
+        if func
+            .cast::<Protected>()
+            .is_ok_and(|protected| protected.get().drives_coroutines())
+        {
+            return true;
+        }
         if let Ok(function) = func.cast::<PyFunction>() {
             if code_flags(function).is_ok_and(|flags| flags & CO_COROUTINE != 0) {
                 return true;
@@ -112,7 +130,8 @@ pub(crate) fn returned(value: &Bound<'_, PyAny>) -> Returned {
             }
             return Returned::Value;
         }
-        if ffi::PyCoro_CheckExact(ptr) != 0 {
+        if ffi::PyCoro_CheckExact(ptr) != 0 || value.is_exact_instance_of::<GuardedCall>() {
+            // A protected coroutine function's call is a coroutine too: nothing has run.
             Returned::Coroutine
         } else if (*as_async).am_await.is_some() {
             Returned::Awaitable

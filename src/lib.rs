@@ -3,6 +3,7 @@
 //!
 //! - [`options`]: arguments parsed once into typed values (`Options`).
 //! - [`breaker`]: the `CircuitBreaker` class and the call protocol.
+//! - [`awaitable`]: `GuardedCall`, the awaitable of a protected coroutine function.
 //! - [`permit`]: `Permit`, admission reported by hand.
 //! - [`protected`]: decorated functions, called through vectorcall.
 //! - [`listeners`]: the emit point of transitions (logging, then listeners) and `TransitionEvent`.
@@ -17,6 +18,7 @@
 // Every `unsafe` block says why it is sound.
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+pub mod awaitable;
 pub mod breaker;
 pub mod errors;
 mod inspect;
@@ -62,6 +64,8 @@ pub mod _core {
     use pyo3::prelude::*;
 
     #[pymodule_export]
+    use crate::awaitable::GuardedCall;
+    #[pymodule_export]
     use crate::breaker::PyCircuitBreaker;
     #[pymodule_export]
     use crate::errors::CircuitBreakerError;
@@ -93,6 +97,7 @@ pub mod _core {
     fn init(m: &Bound<'_, PyModule>) -> PyResult<()> {
         crate::refuse_sub_interpreters()?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+        crate::awaitable::enable_slots(m.py());
         crate::protected::enable_vectorcall(m.py())
     }
 }

@@ -23,8 +23,10 @@ const FUNCTION_ATTRIBUTES: [&str; 6] = [
     "__builtins__",
 ];
 
+use crate::awaitable::GuardedCall;
 use crate::breaker::PyCircuitBreaker;
 use crate::errors::internal_error;
+use crate::inspect::{is_async_def, returned, Returned};
 use crate::options::{require_callable, Options};
 use crate::python;
 
@@ -44,6 +46,9 @@ pub struct Protected {
     vectorcall: ffi::vectorcallfunc,
     breaker: Py<PyCircuitBreaker>,
     func: Py<PyAny>,
+    /// `func` is an `async def` function (or a protected one): a call makes its coroutine and
+    /// returns it guarded (a `GuardedCall`), without taking admission before it starts.
+    coroutine_function: bool,
 }
 
 /// The arguments of a vectorcall as a tuple and a dict (for the rare slow paths).
@@ -89,6 +94,14 @@ unsafe extern "C" fn protected_vectorcall(
         // SAFETY: only `Protected` instances carry this function in their vectorcall slot.
         let slf = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<Protected>() };
         let (breaker, func) = (slf.get().breaker.bind(py), slf.get().func.bind(py));
+        if slf.get().coroutine_function {
+            // SAFETY: the argument vector is passed on unchanged, as valid as it came in.
+            let coroutine = unsafe {
+                let result = ffi::PyObject_Vectorcall(func.as_ptr(), args, nargsf, kwnames);
+                Bound::from_owned_ptr_or_err(py, result)?
+            };
+            return slf.get().guard(coroutine);
+        }
         PyCircuitBreaker::guarded(
             breaker,
             func,
@@ -157,6 +170,27 @@ pub fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
 }
 
 impl Protected {
+    /// Whether a call makes a coroutine and returns it as a `GuardedCall`.
+    pub(crate) fn drives_coroutines(&self) -> bool {
+        self.coroutine_function
+    }
+
+    /// The awaitable a call of a protected coroutine function returns.
+    fn guard<'py>(&self, coroutine: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let py = coroutine.py();
+        if !matches!(returned(&coroutine), Returned::Coroutine) {
+            // An `async def` always makes a coroutine: only a `__code__` swapped after the
+            // decoration could lead here.
+            return Err(PyTypeError::new_err(format!(
+                "{} returned {}, not a coroutine",
+                self.func.bind(py).repr()?,
+                coroutine.get_type().name()?
+            )));
+        }
+        let guarded = GuardedCall::new(self.breaker.clone_ref(py), coroutine.unbind());
+        Ok(Bound::new(py, guarded)?.into_any())
+    }
+
     /// Whether what it protects is a function (or a protected function, when breakers are
     /// stacked): then it passes for one.
     fn wraps_function(&self, py: Python<'_>) -> bool {
@@ -177,6 +211,7 @@ impl Protected {
             vectorcall: protected_vectorcall,
             breaker,
             func: func.clone().unbind(),
+            coroutine_function: is_async_def(func),
         })
     }
 
@@ -188,7 +223,16 @@ impl Protected {
         args: &Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        if self.coroutine_function {
+            return self.guard(self.func.bind(py).call(args, kwargs)?);
+        }
         PyCircuitBreaker::guarded_call(self.breaker.bind(py), self.func.bind(py), args, kwargs)
+    }
+
+    /// Whether a call returns its coroutine guarded (the protected callable is an `async def`).
+    #[getter]
+    fn _drives_coroutines(&self) -> bool {
+        self.coroutine_function
     }
 
     fn __get__<'py>(

@@ -42,8 +42,9 @@ python_function!(
     call_async = "fastbreaker._wrapping"."call_async"
 );
 python_function!(
-    /// `_wrapping.guard_coroutine(breaker, coroutine)`: awaits a coroutine created before admission.
-    guard_coroutine = "fastbreaker._wrapping"."guard_coroutine"
+    /// `_wrapping._guarded_coroutine(breaker, coroutine)`: the whole protocol around a coroutine
+    /// created before admission (what a `GuardedCall` hands everything but a CLOSED circuit to).
+    guarded_coroutine = "fastbreaker._wrapping"."_guarded_coroutine"
 );
 python_function!(
     /// `_wrapping.decorate(breaker, func)`: `@breaker`.

@@ -32,7 +32,8 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path):
     out = tmp_path / "results.json"
     result = run_quick(SCRIPT, "--json", str(out))
     data = json.loads(out.read_text())
-    assert set(data["sections"]) == {"success", "rejection", "failure", "threads", "http", "scale"}
+    sections = {"success", "async", "rejection", "failure", "threads", "http", "scale"}
+    assert set(data["sections"]) == sections
     assert data["quick"] is True
     for section in data["sections"].values():
         assert section["results"] and all(
@@ -40,12 +41,14 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path):
         )
     assert "functools.partial(target)" in data["sections"]["success"]["results"]
     # A ratio is None where a --quick run measured an overhead at or below zero (noise).
-    assert len(data["ratios"]) == 15
+    assert len(data["ratios"]) == 20
     assert all(v is None or math.isfinite(v) for v in data["ratios"].values())
     for label in (
         "decorated overhead: fastbreaker / functools.partial",
         "decorated overhead: fastbreaker / no-op decorator",
         "decorated overhead: call counters on / off",
+        "async overhead: fastbreaker / no-op async def wrapper",
+        "async overhead: fastbreaker / circuitbreaker",
     ):
         assert label in data["ratios"] and label in result.stdout
     assert "ratios" in result.stdout and "fastbreaker decorated" in result.stdout
@@ -78,7 +81,7 @@ def test_the_callgrind_benchmark_counts_every_variant(tmp_path):
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["calls"] == 2_000
     keys = {"bare", "partial", "noop", "decorated", "uncounted", "call", "rejected", "failure"}
-    keys.add("bare_failure")
+    keys |= {"bare_failure", "async_bare", "async_noop", "async_decorated"}
     assert set(data["per_iteration"]) == set(data["beyond_bare_call"]) == keys
     assert all(v > 0 for v in data["per_iteration"].values())  # instructions, not time
     assert data["fastbreaker"].endswith("__init__.py")

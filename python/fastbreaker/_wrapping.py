@@ -1,9 +1,11 @@
 """The Python half of wrapping calls: decorators and coroutines.
 
-Synchronous calls are wrapped entirely in Rust (``_core.Protected``). Coroutines are naturally
-Python, so their wrapper is an ``async def`` here; it takes admission when the coroutine starts
-running (a coroutine that is never awaited holds nothing) and reports the outcome through the
-permit when it finishes, whichever way it finishes.
+Calls are wrapped in Rust (``_core.Protected``); so is the awaitable a protected ``async def``
+returns (``_core.GuardedCall``), on a CLOSED circuit. What is naturally Python stays here: the
+coroutines that run a call under the whole protocol (rejection, trials with their context), which a
+``GuardedCall`` hands over to when the circuit is not CLOSED, and ``call_async``. They take
+admission when the coroutine starts running (a coroutine that is never awaited holds nothing) and
+report the outcome through the permit when it finishes, whichever way it finishes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ import functools
 import inspect
 import sys
 import threading
-import weakref
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, List, Mapping, Tuple, TypeVar
 
@@ -106,20 +107,11 @@ async def call_async(
     return result
 
 
-def guard_coroutine(
-    breaker: _core.CircuitBreaker, coroutine: Coroutine[Any, Any, T]
-) -> Coroutine[Any, Any, T]:
-    """Awaits a coroutine that was created before admission could be taken.
-
-    If what is returned is never started (a task cancelled before it ran), the coroutine is closed
-    with it, so that Python does not report the caller's coroutine as "never awaited".
-    """
-    guarded = _guarded_coroutine(breaker, coroutine)
-    weakref.finalize(guarded, coroutine.close)
-    return guarded
-
-
 async def _guarded_coroutine(breaker: _core.CircuitBreaker, coroutine: Coroutine[Any, Any, T]) -> T:
+    """Awaits a coroutine that was created before admission could be taken, under the whole
+    protocol (rejection, trials and their context). A ``GuardedCall`` (the awaitable of a protected
+    coroutine function) hands itself over to this when the circuit is not CLOSED as it starts;
+    the CLOSED circuit it runs itself."""
     try:
         permit = breaker.acquire()
     except BaseException:
@@ -190,7 +182,14 @@ def decorate(breaker: _core.CircuitBreaker, func: Callable[..., Any]) -> Callabl
             f"a circuit breaker cannot protect {kind} function ({func!r}): its work and its "
             "errors come while it is iterated, outside the call; protect the calls it makes instead"
         )
+    protected = _core.Protected(breaker, func)
+    if protected._drives_coroutines:
+        # An `async def`: the call makes its coroutine and returns it guarded (a `GuardedCall`,
+        # driven from Rust). It passes `inspect.iscoroutinefunction` as the function it wraps does.
+        return functools.update_wrapper(protected, func)
     if _core._is_coroutine_function(func):
+        # Another callable marked as a coroutine function (`inspect.markcoroutinefunction`): an
+        # `async def` around it keeps it one.
 
         @functools.wraps(func)
         async def protected_coroutine_function(*args: Any, **kwargs: Any) -> Any:
@@ -198,7 +197,7 @@ def decorate(breaker: _core.CircuitBreaker, func: Callable[..., Any]) -> Callabl
 
         protected_coroutine_function.circuit_breaker = breaker  # type: ignore[attr-defined]
         return protected_coroutine_function
-    return functools.update_wrapper(_core.Protected(breaker, func), func)
+    return functools.update_wrapper(protected, func)
 
 
 def default_name(func: Callable[..., Any]) -> str:

@@ -1,0 +1,338 @@
+"""The awaitable a protected ``async def`` returns (``GuardedCall``, driven from Rust): it behaves
+as the coroutine it wraps (send, throw, close, reuse, re-entry, warnings, tracebacks) and records
+the outcome once, whichever way the call ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import inspect
+import sys
+import traceback
+import types
+import warnings
+import weakref
+from typing import Any, Dict, List
+
+import pytest
+from fastbreaker import CircuitBreaker, CircuitBreakerError
+from fastbreaker.testing import manual_clock
+
+
+@types.coroutine
+def suspend(value: Any = None) -> Any:
+    """Suspends the coroutine awaiting it, handing `value` up; returns what is sent back in."""
+    return (yield value)
+
+
+def calls(breaker: CircuitBreaker) -> Dict[str, int]:
+    return dict(breaker.get_status()["calls"])
+
+
+def counts(success: int = 0, failure: int = 0, ignored: int = 0, rejected: int = 0) -> Dict:
+    return {"success": success, "failure": failure, "ignored": ignored, "rejected": rejected}
+
+
+def make(**options: Any) -> Any:
+    breaker = CircuitBreaker(failure_threshold=2, **options)
+
+    @breaker
+    async def echo(tag: str) -> Any:
+        received = await suspend(tag)  # hands `tag` up, gets what is sent in
+        if isinstance(received, BaseException):
+            raise received
+        return (tag, received)
+
+    return breaker, echo
+
+
+def test_send_passes_values_both_ways_and_the_return_value_comes_back():
+    breaker, echo = make()
+    call = echo("a")
+    assert call.send(None) == "a"  # started: admitted, suspended at the first await
+    with pytest.raises(StopIteration) as stop:
+        call.send(42)
+    assert stop.value.value == ("a", 42)
+    assert calls(breaker) == counts(success=1)
+
+
+def test_a_just_started_call_takes_only_none():
+    breaker, echo = make()
+    call = echo("a")
+    with pytest.raises(TypeError, match="just-started coroutine"):
+        call.send(1)
+    assert call.send(None) == "a"  # still startable
+    call.close()
+    assert calls(breaker) == counts(ignored=1)
+
+
+def test_throw_into_a_running_call_reaches_the_coroutine_and_its_outcome_counts():
+    breaker, echo = make(expected_exceptions=(ConnectionError,))
+    call = echo("a")
+    call.send(None)
+    with pytest.raises(ConnectionError, match="down"):
+        call.throw(ConnectionError("down"))
+
+    @breaker
+    async def catching() -> str:
+        try:
+            await suspend("waiting")
+        except KeyError:
+            return "handled"
+        return "not thrown into"
+
+    handled = catching()
+    assert handled.send(None) == "waiting"
+    with pytest.raises(StopIteration) as stop:
+        handled.throw(KeyError("caught inside"))
+    assert stop.value.value == "handled"
+    legacy = echo("c")
+    legacy.send(None)
+    # The three-argument form, passed on as given (coroutines deprecate it from 3.12, and say so).
+    deprecated = sys.version_info >= (3, 12)
+    with pytest.warns(DeprecationWarning) if deprecated else contextlib.nullcontext():
+        with pytest.raises(ValueError, match="old style"):
+            legacy.throw(ValueError, ValueError("old style"), None)
+    assert calls(breaker) == counts(success=1, failure=1, ignored=1)
+
+
+def test_throw_before_the_start_runs_nothing_and_counts_nothing():
+    breaker, echo = make()
+    call = echo("a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "never awaited" warning may follow
+        with pytest.raises(KeyError):
+            call.throw(KeyError("early"))
+        del call
+        gc.collect()
+    assert calls(breaker) == counts()
+    unstarted = echo("b")
+    with pytest.raises(TypeError, match="at least 1 argument"):
+        unstarted.throw()
+    unstarted.close()
+
+
+def test_close_before_the_start_is_quiet_and_while_running_ends_ignored():
+    breaker, echo = make()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        echo("never").close()
+        gc.collect()
+    running = echo("a")
+    running.send(None)
+    running.close()
+    running.close()  # closing twice is fine
+    assert calls(breaker) == counts(ignored=1)
+    with pytest.raises(RuntimeError, match="cannot reuse already awaited coroutine"):
+        running.send(None)
+
+
+def test_a_finished_call_cannot_be_awaited_again():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def quick() -> int:
+        return 1
+
+    async def twice() -> None:
+        call = quick()
+        assert await call == 1
+        with pytest.raises(RuntimeError, match="cannot reuse already awaited coroutine"):
+            await call
+
+    asyncio.run(twice())
+    assert calls(breaker) == counts(success=1)
+
+
+def test_a_call_cannot_drive_itself():
+    breaker = CircuitBreaker()
+    box: List[Any] = []
+
+    @breaker
+    async def reentrant() -> None:
+        box[0].send(None)
+
+    call = reentrant()
+    box.append(call)
+    with pytest.raises(ValueError, match="already executing"):
+        call.send(None)
+    assert calls(breaker) == counts(failure=1)  # a ValueError raised by the call itself
+
+
+def test_a_call_never_awaited_warns_with_the_functions_own_name():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def forgotten() -> None: ...
+
+    with pytest.warns(RuntimeWarning, match="coroutine '.*forgotten' was never awaited"):
+        forgotten()
+        gc.collect()
+    assert calls(breaker) == counts()
+
+
+def test_the_traceback_shows_the_coroutine_where_it_raised():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def failing() -> None:
+        await asyncio.sleep(0)
+        raise ConnectionError("the line below")  # the frame the traceback must show
+
+    with pytest.raises(ConnectionError) as raised:
+        asyncio.run(failing())
+    frames = traceback.extract_tb(raised.value.__traceback__)
+    assert frames[-1].name == "failing"
+    assert frames[-1].line is not None and frames[-1].line.startswith("raise ConnectionError")
+
+
+def test_it_is_a_coroutine_to_asyncio_and_its_function_a_coroutine_function():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def lookup(key: str) -> str:
+        return key
+
+    assert inspect.iscoroutinefunction(lookup)
+    assert asyncio.iscoroutinefunction(lookup)
+    call = lookup("k")
+    assert asyncio.iscoroutine(call) and inspect.isawaitable(call)
+
+    async def main() -> str:
+        return await asyncio.create_task(lookup("task"))  # create_task takes only coroutines
+
+    assert asyncio.run(main()) == "task"
+    call.close()
+
+
+def test_an_open_circuit_rejects_at_the_await_and_closes_the_coroutine():
+    breaker = CircuitBreaker(recovery_timeout=60)
+
+    @breaker
+    async def service() -> str:
+        return "ran"
+
+    breaker.open()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the coroutine is closed, not left to warn
+        call = service()  # making it is not running it: no rejection yet
+        with pytest.raises(CircuitBreakerError):
+            asyncio.run(call)
+        del call
+        gc.collect()
+    assert calls(breaker) == counts(rejected=1)
+
+
+def test_a_half_open_trial_runs_with_its_trial_context():
+    with manual_clock() as clock:
+        breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=5, success_threshold=1)
+
+        @breaker
+        async def outer() -> str:
+            # Nested in the trial of the same breaker: part of it, not turned away.
+            return await inner()
+
+        @breaker
+        async def inner() -> str:
+            return "inner"
+
+        breaker.open()
+        clock.advance(5)
+        assert asyncio.run(outer()) == "inner"
+    assert breaker.state == "closed"
+    assert calls(breaker) == counts(success=1)
+
+
+def test_stacked_breakers_both_admit_when_it_starts_and_both_count():
+    outer_breaker = CircuitBreaker(name="stacked-outer")
+    inner_breaker = CircuitBreaker(name="stacked-inner", recovery_timeout=60)
+
+    @outer_breaker
+    @inner_breaker
+    async def service(fail: bool) -> str:
+        if fail:
+            raise ConnectionError("down")
+        return "up"
+
+    assert inspect.iscoroutinefunction(service)
+    assert asyncio.run(service(False)) == "up"
+    with pytest.raises(ConnectionError):
+        asyncio.run(service(True))
+    never = service(False)  # nothing admitted by either breaker
+    inner_breaker.open()
+    with pytest.raises(CircuitBreakerError):
+        asyncio.run(service(False))
+    expected_inner = counts(success=1, failure=1, rejected=1)
+    # A nested breaker's rejection says nothing about the outer service: ignored there.
+    assert calls(inner_breaker) == expected_inner
+    assert calls(outer_breaker) == counts(success=1, failure=1, ignored=1)
+    never.close()
+
+
+def test_cancelled_tasks_are_ignored_whether_or_not_they_started():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    async def main() -> None:
+        started = asyncio.create_task(slow())
+        not_started = asyncio.create_task(slow())
+        not_started.cancel()  # before it ever runs
+        await asyncio.sleep(0.01)
+        started.cancel()
+        for task in (started, not_started):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        asyncio.run(main())
+        gc.collect()
+    assert calls(breaker) == counts(ignored=1)
+
+
+def test_a_reference_cycle_through_a_call_is_collected():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def holder(box: List[Any]) -> None:
+        await suspend()
+
+    box: List[Any] = []
+    call = holder(box)
+    box.append(call)  # the call -> its coroutine -> box -> the call
+    call.send(None)
+    alive = weakref.ref(call)
+    del call, box
+    gc.collect()
+    assert alive() is None
+    # Collected while running: no outcome, so nothing counted.
+    assert calls(breaker) == counts()
+
+
+def test_a_cancelled_trial_gives_back_its_slot():
+    breaker = CircuitBreaker(failure_threshold=1, recovery_timeout=0, success_threshold=1)
+
+    @breaker
+    async def service(delay: float) -> str:
+        await asyncio.sleep(delay)
+        return "done"
+
+    async def main() -> None:
+        breaker.open()
+        trial = asyncio.create_task(service(10))  # takes the one trial slot when it starts
+        await asyncio.sleep(0.01)
+        with pytest.raises(CircuitBreakerError):
+            await service(0)
+        trial.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await trial
+        assert breaker.state == "half_open"  # cancelled: neither a failure nor a success
+        assert await service(0) == "done"  # the slot is free again
+
+    asyncio.run(main())
+    assert breaker.state == "closed"
+    assert calls(breaker) == counts(success=1, ignored=1, rejected=1)
