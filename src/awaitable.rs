@@ -41,7 +41,13 @@ enum Step {
 }
 
 /// An awaitable protected call (see the module documentation).
-#[pyclass(frozen, weakref, module = "fastbreaker._core")]
+// Immutable (3.10+): assigning a dunder on the class would have CPython recompute the slots this
+// module writes itself (`enable_slots`).
+#[cfg_attr(
+    Py_3_10,
+    pyclass(frozen, immutable_type, weakref, module = "fastbreaker._core")
+)]
+#[cfg_attr(not(Py_3_10), pyclass(frozen, weakref, module = "fastbreaker._core"))]
 pub struct GuardedCall {
     breaker: Py<PyCircuitBreaker>,
     step: Mutex<Step>,
@@ -347,10 +353,6 @@ pub fn enable_slots(py: Python<'_>) {
 
 #[pymethods]
 impl GuardedCall {
-    fn __await__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
-        slf
-    }
-
     fn __iter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
         slf
     }
@@ -378,39 +380,92 @@ impl GuardedCall {
         Self::yielded(Self::drive(slf, Drive::Throw(args)))
     }
 
-    /// Closes the call: the coroutine is closed; a call that was running ends ignored.
-    fn close(slf: &Bound<'_, Self>) -> PyResult<()> {
+    /// Closes the call: the coroutine is closed (and what its `close()` returns is returned). A
+    /// running call ends there: ignored (GeneratorExit), or as whatever its clean-up raised.
+    fn close(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         let py = slf.py();
         let this = slf.get();
         let step = std::mem::replace(&mut *this.step.lock(), Step::Busy);
-        let result = match step {
-            Step::Busy => {
-                return Err(PyValueError::new_err("coroutine already executing"));
-            }
-            Step::Finished => Ok(()),
-            // Closing an unstarted coroutine ends it quietly (no "never awaited" warning).
-            Step::Pending(coroutine) | Step::Delegated(coroutine) => coroutine
-                .bind(py)
-                .call_method0(intern!(py, "close"))
-                .map(drop),
-            Step::Running(coroutine, ticket) => {
-                let closed = coroutine.bind(py).call_method0(intern!(py, "close"));
-                // GeneratorExit inside: an outcome that says nothing about the service.
-                this.breaker.get().settle(py, ticket, Outcome::Ignored)?;
-                closed.map(drop)
-            }
-        };
+        if let Step::Busy = step {
+            return Err(PyValueError::new_err("coroutine already executing"));
+        }
         *this.step.lock() = Step::Finished;
-        result
+        let close = |coroutine: Py<PyAny>| {
+            coroutine
+                .into_bound(py)
+                .call_method0(intern!(py, "close"))
+                .map(Bound::unbind)
+        };
+        match step {
+            Step::Busy | Step::Finished => Ok(py.None()),
+            // Closing an unstarted coroutine ends it quietly (no "never awaited" warning).
+            Step::Pending(coroutine) | Step::Delegated(coroutine) => close(coroutine),
+            Step::Running(coroutine, ticket) => {
+                let closed = close(coroutine);
+                let breaker = this.breaker.get();
+                match closed {
+                    Ok(value) => {
+                        breaker.settle(py, ticket, Outcome::Ignored)?;
+                        Ok(value)
+                    }
+                    Err(err) => {
+                        let (outcome, check_error) = breaker.classify(py, &err);
+                        breaker.settle(py, ticket, outcome)?;
+                        Err(check_error.unwrap_or(err))
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refuses a second `await` of a call that is under way, as a coroutine does.
+    fn __await__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
+        if let Step::Running(..) | Step::Delegated(_) | Step::Busy = &*slf.get().step.lock() {
+            return Err(PyRuntimeError::new_err(
+                "coroutine is being awaited already",
+            ));
+        }
+        Ok(slf)
+    }
+
+    /// What asyncio and `inspect` read of a coroutine (a task's repr, `getcoroutinestate`),
+    /// read from the caller's coroutine; `cr_running` is this call's own.
+    #[getter]
+    fn cr_running(&self) -> bool {
+        matches!(&*self.step.lock(), Step::Busy)
+    }
+
+    #[getter]
+    fn cr_frame(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.coroutine_attribute(py, intern!(py, "cr_frame"), None)
+    }
+
+    #[getter]
+    fn cr_await(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.coroutine_attribute(py, intern!(py, "cr_await"), None)
+    }
+
+    #[getter]
+    fn cr_code(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.coroutine_attribute(py, intern!(py, "cr_code"), None)
+    }
+
+    #[getter]
+    fn __name__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.coroutine_attribute(py, intern!(py, "__name__"), Some("GuardedCall"))
+    }
+
+    #[getter]
+    fn __qualname__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        self.coroutine_attribute(py, intern!(py, "__qualname__"), Some("GuardedCall"))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
-        let what = match &*self.step.lock() {
-            Step::Pending(c) | Step::Running(c, _) | Step::Delegated(c) => {
-                c.bind(py).repr()?.to_string()
-            }
-            Step::Busy => "(running)".to_owned(),
-            Step::Finished => "(finished)".to_owned(),
+        // The coroutine is copied out of the lock before anything runs Python.
+        let what = match self.coroutine(py) {
+            Some(c) => c.bind(py).repr()?.to_string(),
+            None if self.cr_running() => "(running)".to_owned(),
+            None => "(finished)".to_owned(),
         };
         Ok(format!(
             "<guarded call of {what} by {}>",
@@ -432,17 +487,53 @@ impl GuardedCall {
 
     fn __clear__(&self) {
         let step = std::mem::replace(&mut *self.step.lock(), Step::Finished);
+        if let Step::Running(_, ticket) = &step {
+            self.abandon(*ticket);
+        }
         drop(step); // outside the lock: dropping a coroutine may run its finaliser
+    }
+}
+
+impl GuardedCall {
+    /// The caller's coroutine while there is one (for `__name__`, `cr_code`... and the repr).
+    fn coroutine(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        match &*self.step.lock() {
+            Step::Pending(c) | Step::Running(c, _) | Step::Delegated(c) => Some(c.clone_ref(py)),
+            Step::Busy | Step::Finished => None,
+        }
+    }
+
+    /// `name` of the caller's coroutine; `default` (or `None`) once there is none.
+    fn coroutine_attribute(
+        &self,
+        py: Python<'_>,
+        name: &Bound<'_, pyo3::types::PyString>,
+        default: Option<&str>,
+    ) -> PyResult<Py<PyAny>> {
+        match self.coroutine(py) {
+            Some(c) => Ok(c.bind(py).getattr(name)?.unbind()),
+            None => Ok(match default {
+                Some(text) => pyo3::types::PyString::new(py, text).into_any().unbind(),
+                None => py.None(),
+            }),
+        }
+    }
+
+    /// A running call that will never end (collected with its task): counted as ignored, as a
+    /// cancelled one is, and its admission given back (no I/O: the store's release path).
+    fn abandon(&self, ticket: Ticket) {
+        let core = &self.breaker.get().core;
+        core.counters().outcome(Outcome::Ignored);
+        core.release(ticket);
     }
 }
 
 impl Drop for GuardedCall {
     fn drop(&mut self) {
-        // A call dropped while running (its task destroyed) gives its admission back; it had no
-        // outcome. An unstarted one leaves the caller's coroutine to warn that it was never
-        // awaited, as it would unprotected.
-        if let Step::Running(_, ticket) = &*self.step.get_mut() {
-            self.breaker.get().core.release(*ticket);
+        // An unstarted one leaves the caller's coroutine to warn that it was never awaited, as
+        // it would unprotected.
+        if let Step::Running(_, ticket) = *self.step.get_mut() {
+            self.abandon(ticket);
         }
     }
 }

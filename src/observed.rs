@@ -16,13 +16,18 @@ use crate::breaker::PyCircuitBreaker;
 use crate::registry;
 
 struct Live {
-    breakers: Vec<Py<PyWeakrefReference>>,
+    /// Each breaker's number (in the order they were made: stable for its lifetime, it tells
+    /// apart breakers that share a name) and a weak reference to it.
+    breakers: Vec<(u64, Py<PyWeakrefReference>)>,
+    /// The number of the next breaker.
+    next: u64,
     /// Live entries counted at the last pruning: the list is pruned when it has doubled since.
     after_prune: usize,
 }
 
 static LIVE: Mutex<Live> = Mutex::new(Live {
     breakers: Vec::new(),
+    next: 1,
     after_prune: 0,
 });
 
@@ -31,7 +36,9 @@ pub(crate) fn observe(breaker: &Bound<'_, PyCircuitBreaker>) -> PyResult<()> {
     let reference = PyWeakrefReference::new(breaker.as_any())?.unbind();
     let due = {
         let mut live = LIVE.lock();
-        live.breakers.push(reference);
+        let number = live.next;
+        live.next += 1;
+        live.breakers.push((number, reference));
         live.breakers.len() >= 2 * live.after_prune + 64
     };
     if due {
@@ -40,34 +47,37 @@ pub(crate) fn observe(breaker: &Bound<'_, PyCircuitBreaker>) -> PyResult<()> {
     Ok(())
 }
 
-/// The live breakers, in creation order, with the dead ones dropped from the list.
-fn live_breakers(py: Python<'_>) -> Vec<Bound<'_, PyCircuitBreaker>> {
-    let references: Vec<Py<PyWeakrefReference>> = {
+/// The live breakers with their numbers, in creation order, with the dead ones dropped from the
+/// list.
+fn live_breakers(py: Python<'_>) -> Vec<(u64, Bound<'_, PyCircuitBreaker>)> {
+    let references: Vec<(u64, Py<PyWeakrefReference>)> = {
         let live = LIVE.lock();
-        live.breakers.iter().map(|r| r.clone_ref(py)).collect()
+        live.breakers
+            .iter()
+            .map(|(number, r)| (*number, r.clone_ref(py)))
+            .collect()
     };
     let mut breakers = Vec::with_capacity(references.len());
     let mut dead = HashSet::new();
-    for reference in &references {
+    for (number, reference) in &references {
         match reference.bind(py).upgrade_as::<PyCircuitBreaker>() {
-            Ok(Some(breaker)) => breakers.push(breaker),
+            Ok(Some(breaker)) => breakers.push((*number, breaker)),
             _ => {
-                dead.insert(reference.as_ptr());
+                dead.insert(*number);
             }
         }
     }
-    if !dead.is_empty() {
-        let removed: Vec<Py<PyWeakrefReference>> = {
-            let mut live = LIVE.lock();
-            let (gone, kept) = std::mem::take(&mut live.breakers)
-                .into_iter()
-                .partition(|r| dead.contains(&r.as_ptr()));
-            live.breakers = kept;
-            live.after_prune = live.breakers.len();
-            gone
-        };
-        drop(removed);
-    }
+    let removed: Vec<(u64, Py<PyWeakrefReference>)> = {
+        let mut live = LIVE.lock();
+        let (gone, kept) = std::mem::take(&mut live.breakers)
+            .into_iter()
+            .partition(|(number, _)| dead.contains(number));
+        live.breakers = kept;
+        // The next pruning is due when the list has doubled from what is alive now.
+        live.after_prune = live.breakers.len();
+        gone
+    };
+    drop(removed); // outside the lock
     drop(references);
     breakers
 }
@@ -77,29 +87,31 @@ fn prune(py: Python<'_>) {
 }
 
 /// Every live named breaker: the registry's under their own names first (sorted), then the
-/// others in the order they were made. A name met again is told apart as `name#2`, `name#3`...
+/// others in the order they were made. A name already listed is told apart by the breaker's own
+/// number, `name#17`, which stays the same for as long as that breaker lives (a metrics series
+/// keeps following the same breaker).
 #[pyfunction]
 pub fn all_circuit_breakers(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let all = PyDict::new(py);
     let mut seen = HashSet::new();
-    let add = |name: &str, breaker: &Bound<'_, PyCircuitBreaker>| -> PyResult<()> {
-        let mut key = name.to_owned();
-        let mut n = 1;
-        while all.contains(&key)? {
-            n += 1;
-            key = format!("{name}#{n}");
-        }
-        all.set_item(key, breaker)
-    };
     for (name, breaker) in registry::entries(py) {
         let breaker = breaker.into_bound(py);
         seen.insert(breaker.as_ptr());
-        add(&name, &breaker)?;
+        all.set_item(name, breaker)?;
     }
-    for breaker in live_breakers(py) {
-        if seen.insert(breaker.as_ptr()) {
-            add(&breaker.get().name_str, &breaker)?;
+    for (number, breaker) in live_breakers(py) {
+        if !seen.insert(breaker.as_ptr()) {
+            continue; // the registry's, listed already
         }
+        let name = &breaker.get().name_str;
+        let mut key = name.clone();
+        if all.contains(&key)? {
+            key = format!("{name}#{number}");
+            while all.contains(&key)? {
+                key.push('#'); // a breaker named like that too: rare enough to be ugly
+            }
+        }
+        all.set_item(key, &breaker)?;
     }
     Ok(all)
 }

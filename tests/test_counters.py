@@ -174,7 +174,8 @@ def test_every_live_named_breaker_is_listed_and_none_is_kept_alive():
 
     listed = fastbreaker.all_circuit_breakers()
     assert listed[tag] is registered
-    assert listed[tag + "#2"] is named
+    [named_key] = [key for key in listed if key.startswith(tag + "#")]
+    assert listed[named_key] is named
     assert listed[tag + "-object"] is other
     assert listed[f"{__name__}.{decorated.__qualname__}"] is decorated.circuit_breaker
     assert not any(name.startswith("breaker-") for name in listed)
@@ -183,8 +184,31 @@ def test_every_live_named_breaker_is_listed_and_none_is_kept_alive():
     del named, other, decorated, listed
     gc.collect()
     listed = fastbreaker.all_circuit_breakers()
-    assert tag + "#2" not in listed and tag + "-object" not in listed
+    assert named_key not in listed and tag + "-object" not in listed
     assert listed[tag] is registered
+
+
+def test_a_breaker_keeps_its_listed_name_while_others_of_that_name_come_and_go():
+    tag = "stable-" + str(id(object()))
+    first = CircuitBreaker(name=tag)
+    second = CircuitBreaker(name=tag)
+
+    def key_of(breaker: CircuitBreaker) -> str:
+        [key] = [k for k, b in fastbreaker.all_circuit_breakers().items() if b is breaker]
+        return key
+
+    assert key_of(first) == tag
+    second_key = key_of(second)
+    third = CircuitBreaker(name=tag)
+    assert key_of(second) == second_key != key_of(third)
+    del first
+    gc.collect()
+    # The name is free again: the oldest live one takes it; the others keep theirs.
+    assert key_of(second) == tag
+    assert key_of(third).startswith(tag + "#")
+    registered = fastbreaker.get_circuit_breaker(tag)
+    assert key_of(registered) == tag
+    assert key_of(second) == second_key
 
 
 def dead_weak_references() -> int:

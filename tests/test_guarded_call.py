@@ -309,8 +309,8 @@ def test_a_reference_cycle_through_a_call_is_collected():
     del call, box
     gc.collect()
     assert alive() is None
-    # Collected while running: no outcome, so nothing counted.
-    assert calls(breaker) == counts()
+    # Collected while running: it will never end; counted as a cancelled call is.
+    assert calls(breaker) == counts(ignored=1)
 
 
 def test_a_cancelled_trial_gives_back_its_slot():
@@ -336,3 +336,61 @@ def test_a_cancelled_trial_gives_back_its_slot():
     asyncio.run(main())
     assert breaker.state == "closed"
     assert calls(breaker) == counts(success=1, ignored=1, rejected=1)
+
+
+def test_a_call_under_way_cannot_be_awaited_by_a_second_awaiter():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def slow() -> str:
+        await asyncio.sleep(0.01)
+        return "once"
+
+    async def main() -> None:
+        call = slow()
+        first = asyncio.ensure_future(call)
+        await asyncio.sleep(0)  # the first task has started it
+        with pytest.raises(RuntimeError, match="being awaited already"):
+            await call
+        assert await first == "once"
+
+    asyncio.run(main())
+    assert calls(breaker) == counts(success=1)
+
+
+def test_a_clean_up_that_raises_on_close_is_that_calls_outcome():
+    breaker = CircuitBreaker(expected_exceptions=(ConnectionError,))
+
+    @breaker
+    async def leaky() -> None:
+        try:
+            await suspend()
+        finally:
+            raise ConnectionError("could not release the connection")
+
+    call = leaky()
+    call.send(None)
+    with pytest.raises(ConnectionError):
+        call.close()
+    assert calls(breaker) == counts(failure=1)
+
+
+def test_tasks_and_reprs_name_the_protected_function():
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def named_work() -> None:
+        await asyncio.sleep(0)
+
+    call = named_work()
+    assert call.__name__ == "named_work" and call.__qualname__.endswith("named_work")
+    assert call.cr_code is named_work.__wrapped__.__code__
+    assert not call.cr_running and "named_work" in repr(call)
+
+    async def main() -> None:
+        task = asyncio.ensure_future(call)
+        assert "named_work" in repr(task)
+        await task
+
+    asyncio.run(main())
+    assert call.cr_frame is None and call.__name__ == "GuardedCall"

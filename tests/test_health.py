@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import re
 from io import BytesIO
 
 import pytest
@@ -88,21 +89,26 @@ def test_a_collected_breaker_leaves_the_payload(unique_name):
 def test_breakers_sharing_a_name_are_numbered(unique_name):
     first = CircuitBreaker(name=unique_name, failure_threshold=2)
     second = CircuitBreaker(name=unique_name, failure_threshold=3)
-    statuses = circuit_breakers_health()["circuit_breakers"]
-    named = {key: status for key, status in statuses.items() if status["name"] == unique_name}
-    assert {key: status["failure_threshold"] for key, status in named.items()} == {
-        unique_name: 2,
-        unique_name + "#2": 3,
-    }
-    # A registry breaker keeps its own name; the others come after it, in creation order.
+
+    def named() -> dict:
+        statuses = circuit_breakers_health()["circuit_breakers"]
+        return {
+            key: status["failure_threshold"]
+            for key, status in statuses.items()
+            if status["name"] == unique_name
+        }
+
+    before = named()
+    assert before[unique_name] == 2  # the first made keeps the name
+    [second_key] = [key for key in before if key != unique_name]
+    assert re.fullmatch(re.escape(unique_name) + r"#\d+", second_key)
+    assert before[second_key] == 3
+    # A registry breaker takes the name; the others are told apart by their own numbers, which
+    # do not change while they live.
     get_circuit_breaker(unique_name, failure_threshold=4)
-    statuses = circuit_breakers_health()["circuit_breakers"]
-    named = {key: status for key, status in statuses.items() if status["name"] == unique_name}
-    assert {key: status["failure_threshold"] for key, status in named.items()} == {
-        unique_name: 4,
-        unique_name + "#2": 2,
-        unique_name + "#3": 3,
-    }
+    after = named()
+    assert after[unique_name] == 4 and after[second_key] == 3
+    assert sorted(after.values()) == [2, 3, 4] and len(after) == 3
     del first, second
 
 

@@ -209,9 +209,12 @@ def test_breakers_sharing_a_name_get_distinct_labels(registry, unique_name):
         for _ in range(calls):
             breaker.call(lambda: "ok")
     samples = scrape(registry)
-    assert series(samples, unique_name)[SUCCESSES] == 1
-    assert series(samples, f"{unique_name}#2")[SUCCESSES] == 2
-    assert series(samples, f"{unique_name}#3")[SUCCESSES] == 3
+    labels = fastbreaker.all_circuit_breakers()
+    label_of = {id(breaker): label for label, breaker in labels.items()}
+    assert label_of[id(shared)] == unique_name
+    assert label_of[id(first)] != label_of[id(second)]
+    for breaker, calls in ((shared, 1), (first, 2), (second, 3)):
+        assert series(samples, label_of[id(breaker)])[SUCCESSES] == calls
 
 
 def test_register_twice_returns_the_collector_already_there(unique_name):

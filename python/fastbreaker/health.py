@@ -6,9 +6,10 @@ Every live named breaker appears (:func:`fastbreaker.all_circuit_breakers`): the
 decorated functions' breakers (named ``module.qualname`` unless ``name=`` was given) and
 ``CircuitBreaker(name=...)`` objects, in the order they were created. A breaker that has been
 garbage collected is gone; a ``CircuitBreaker()`` without a name never appears. When two live
-breakers share a name, the later ones are listed as ``name#2``, ``name#3``... (each status's
-``"name"`` is still the breaker's own). ``circuit_breakers_health(registered_only=True)`` lists
-the registry's breakers alone, as :func:`fastbreaker.get_all_circuit_breaker_statuses` does.
+breakers share a name, the others are listed as ``name#17``, each with a number of its own that
+stays the same while it lives (each status's ``"name"`` is still the breaker's own).
+``circuit_breakers_health(registered_only=True)`` lists the registry's breakers alone, as
+:func:`fastbreaker.get_all_circuit_breaker_statuses` does.
 
 Two framework-neutral apps serve it: :func:`wsgi_app` (mount it in Flask, gunicorn, any WSGI
 server) and :func:`asgi_app` (mount it in FastAPI, Starlette, uvicorn). They route on the path
@@ -47,7 +48,7 @@ def circuit_breakers_health(
 ) -> Dict[str, Dict[str, CircuitBreakerStatus]]:
     """The health payload: ``{"circuit_breakers": {name: status}}``, each status as
     ``get_status()`` gives it, for every live named breaker (as
-    :func:`fastbreaker.all_circuit_breakers` names them: ``name``, ``name#2``... when several
+    :func:`fastbreaker.all_circuit_breakers` names them: ``name``, ``name#17``... when several
     share a name). With ``registered_only=True``, the registry's breakers alone
     (``get_circuit_breaker(name)``), as :func:`fastbreaker.get_all_circuit_breaker_statuses`."""
     if not isinstance(registered_only, bool):

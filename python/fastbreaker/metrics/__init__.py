@@ -46,7 +46,8 @@ class BreakerReading(NamedTuple):
     """
 
     #: The ``breaker`` label: the breaker's key in ``all_circuit_breakers()`` (its name, or
-    #: ``name#2``... for a second live breaker of the same name).
+    #: ``name#17`` for another live breaker of the same name: its own number, stable while it
+    #: lives).
     breaker: str
     state: str
     #: Calls by outcome, one entry per :data:`CALL_OUTCOMES`.
