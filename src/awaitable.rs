@@ -51,6 +51,11 @@ enum Step {
 pub struct GuardedCall {
     breaker: Py<PyCircuitBreaker>,
     step: Mutex<Step>,
+    /// The caller's coroutine, kept for what asyncio and `inspect` read of a coroutine
+    /// (`__name__`, `cr_code`, `cr_frame`...), whatever drives it (this call, or the Python
+    /// protocol it was handed to) and after it finished, as a coroutine keeps its name. Taken
+    /// only by the garbage collector's `__clear__`.
+    origin: Mutex<Option<Py<PyAny>>>,
 }
 
 /// What sending into (or throwing into) an iterator gave.
@@ -116,9 +121,10 @@ fn finished(py: Python<'_>, result: PyResult<Bound<'_, PyAny>>) -> PyResult<Sent
 
 impl GuardedCall {
     /// Guards `coroutine`, made by a call that took no admission (it takes it when it starts).
-    pub(crate) fn new(breaker: Py<PyCircuitBreaker>, coroutine: Py<PyAny>) -> Self {
+    pub(crate) fn new(py: Python<'_>, breaker: Py<PyCircuitBreaker>, coroutine: Py<PyAny>) -> Self {
         GuardedCall {
             breaker,
+            origin: Mutex::new(Some(coroutine.clone_ref(py))),
             step: Mutex::new(Step::Pending(coroutine)),
         }
     }
@@ -437,35 +443,34 @@ impl GuardedCall {
 
     #[getter]
     fn cr_frame(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.coroutine_attribute(py, intern!(py, "cr_frame"), None)
+        self.coroutine_attribute(py, intern!(py, "cr_frame"))
     }
 
     #[getter]
     fn cr_await(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.coroutine_attribute(py, intern!(py, "cr_await"), None)
+        self.coroutine_attribute(py, intern!(py, "cr_await"))
     }
 
     #[getter]
     fn cr_code(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.coroutine_attribute(py, intern!(py, "cr_code"), None)
+        self.coroutine_attribute(py, intern!(py, "cr_code"))
     }
 
     #[getter]
     fn __name__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.coroutine_attribute(py, intern!(py, "__name__"), Some("GuardedCall"))
+        self.coroutine_attribute(py, intern!(py, "__name__"))
     }
 
     #[getter]
     fn __qualname__(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
-        self.coroutine_attribute(py, intern!(py, "__qualname__"), Some("GuardedCall"))
+        self.coroutine_attribute(py, intern!(py, "__qualname__"))
     }
 
     fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
         // The coroutine is copied out of the lock before anything runs Python.
-        let what = match self.coroutine(py) {
+        let what = match self.origin(py) {
             Some(c) => c.bind(py).repr()?.to_string(),
-            None if self.cr_running() => "(running)".to_owned(),
-            None => "(finished)".to_owned(),
+            None => "(cleared)".to_owned(),
         };
         Ok(format!(
             "<guarded call of {what} by {}>",
@@ -482,6 +487,11 @@ impl GuardedCall {
                 visit.call(c)?;
             }
         }
+        if let Some(origin) = self.origin.try_lock() {
+            if let Some(c) = &*origin {
+                visit.call(c)?;
+            }
+        }
         Ok(())
     }
 
@@ -490,32 +500,26 @@ impl GuardedCall {
         if let Step::Running(_, ticket) = &step {
             self.abandon(*ticket);
         }
-        drop(step); // outside the lock: dropping a coroutine may run its finaliser
+        let origin = self.origin.lock().take();
+        drop((step, origin)); // outside the locks: dropping a coroutine may run its finaliser
     }
 }
 
 impl GuardedCall {
-    /// The caller's coroutine while there is one (for `__name__`, `cr_code`... and the repr).
-    fn coroutine(&self, py: Python<'_>) -> Option<Py<PyAny>> {
-        match &*self.step.lock() {
-            Step::Pending(c) | Step::Running(c, _) | Step::Delegated(c) => Some(c.clone_ref(py)),
-            Step::Busy | Step::Finished => None,
-        }
+    /// The caller's coroutine (copied out of its lock), unless the garbage collector cleared it.
+    fn origin(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.origin.lock().as_ref().map(|c| c.clone_ref(py))
     }
 
-    /// `name` of the caller's coroutine; `default` (or `None`) once there is none.
+    /// `name` of the caller's coroutine (`None` once the garbage collector cleared it).
     fn coroutine_attribute(
         &self,
         py: Python<'_>,
         name: &Bound<'_, pyo3::types::PyString>,
-        default: Option<&str>,
     ) -> PyResult<Py<PyAny>> {
-        match self.coroutine(py) {
+        match self.origin(py) {
             Some(c) => Ok(c.bind(py).getattr(name)?.unbind()),
-            None => Ok(match default {
-                Some(text) => pyo3::types::PyString::new(py, text).into_any().unbind(),
-                None => py.None(),
-            }),
+            None => Ok(py.None()),
         }
     }
 

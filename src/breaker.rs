@@ -404,7 +404,7 @@ impl PyCircuitBreaker {
                 // Give the admission back; the coroutine takes its own when it starts.
                 Returned::Coroutine => {
                     drop(guard);
-                    let guarded = GuardedCall::new(slf.clone().unbind(), value.unbind());
+                    let guarded = GuardedCall::new(py, slf.clone().unbind(), value.unbind());
                     Ok(Bound::new(py, guarded)?.into_any())
                 }
                 // The work is under way: its outcome is recorded when it completes.

@@ -187,7 +187,7 @@ impl Protected {
                 coroutine.get_type().name()?
             )));
         }
-        let guarded = GuardedCall::new(self.breaker.clone_ref(py), coroutine.unbind());
+        let guarded = GuardedCall::new(py, self.breaker.clone_ref(py), coroutine.unbind());
         Ok(Bound::new(py, guarded)?.into_any())
     }
 

@@ -391,6 +391,12 @@ def test_tasks_and_reprs_name_the_protected_function():
         task = asyncio.ensure_future(call)
         assert "named_work" in repr(task)
         await task
+        breaker.open()
+        rejected = asyncio.ensure_future(named_work())  # handed to the Python protocol
+        assert "named_work" in repr(rejected)
+        with pytest.raises(CircuitBreakerError):
+            await rejected
 
     asyncio.run(main())
-    assert call.cr_frame is None and call.__name__ == "GuardedCall"
+    # Finished: as a coroutine, it keeps its name and has no frame.
+    assert call.cr_frame is None and call.__name__ == "named_work"
