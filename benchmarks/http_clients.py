@@ -11,17 +11,24 @@ build of the core (``pip install .``): ``maturin develop`` builds a debug one, s
 slower per call.
 
 - requests: a ``Session`` with ``CircuitBreakerAdapter`` mounted, and ``protected_get``, against
-  a bare ``Session``.
+  a bare ``Session``; and, as a note, ``protected_get`` against a bare ``Session`` given the same
+  30 s timeout as ``protected_get`` (a socket with a timeout waits in ``poll()`` before each
+  read and write: two system calls more per request here).
 - httpx: ``Client(transport=CircuitBreakerTransport(...))`` against a bare ``Client`` over the
   same ``HTTPTransport`` settings.
 - httpx async: 100 concurrent tasks on one ``AsyncClient`` (100 pooled connections), with
   ``AsyncCircuitBreakerTransport`` and without.
+
+The same sequential requests counted in instructions, which the machine's noise does not move:
+``http_callgrind.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import functools
 import gc
 import importlib.metadata
 import random
@@ -29,17 +36,18 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, Iterator, List, Optional
 
 import fastbreaker
 import httpx
 import requests
 from _common import Section, cpu_model, machine, write_json
-from fastbreaker.external_service_client import close_sessions, protected_get
+from fastbreaker.external_service_client import DEFAULT_TIMEOUT, close_sessions, protected_get
 from fastbreaker.httpx_transport import AsyncCircuitBreakerTransport, CircuitBreakerTransport
 from fastbreaker.requests_adapter import CircuitBreakerAdapter
 
 TASKS = 100  # concurrent tasks in the async case (10 in a --quick run)
+TIMEOUT_CASE = f"requests.Session, timeout={DEFAULT_TIMEOUT}"
 
 # A minimal keep-alive HTTP server: a thread per connection answers every request with a canned
 # response and parses nothing, so that the client's own cost (what is compared) dominates.
@@ -69,6 +77,20 @@ while True:
 """
 
 
+@contextlib.contextmanager
+def canned_server() -> Iterator[str]:
+    """The canned server, started in another process; yields a URL on it."""
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVER_SCRIPT], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        yield f"http://127.0.0.1:{int(server.stdout.readline())}/data"
+    finally:
+        server.kill()
+        server.wait()
+
+
 def interleaved(
     cases: Dict[str, Callable[[str], object]], url: str, count: int
 ) -> Dict[str, float]:
@@ -96,20 +118,32 @@ def interleaved(
 
 def requests_section(url: str, count: int) -> Section:
     bare = requests.Session()
+    bare_with_timeout = requests.Session()
     guarded = requests.Session()
     guarded.mount("http://", CircuitBreakerAdapter())
     cases: Dict[str, Callable[[str], object]] = {
         "requests.Session": bare.get,
+        # What protected_get sends when given no timeout: with one, the socket waits in poll().
+        TIMEOUT_CASE: functools.partial(bare_with_timeout.get, timeout=DEFAULT_TIMEOUT),
         "Session + CircuitBreakerAdapter": guarded.get,
         "protected_get": protected_get,
     }
     try:
         interleaved(cases, url, 20)  # open the pooled connections, warm up
-        return Section("requests, sequential GETs", "req/s", results=interleaved(cases, url, count))
+        section = Section(
+            "requests, sequential GETs", "req/s", results=interleaved(cases, url, count)
+        )
     finally:
         bare.close()
+        bare_with_timeout.close()
         guarded.close()
         close_sessions()
+    results = section.results
+    section.notes.append(
+        f"protected_get / {TIMEOUT_CASE} (its default timeout): "
+        f"{results['protected_get'] / results[TIMEOUT_CASE]:.3f}"
+    )
+    return section
 
 
 def httpx_section(url: str, count: int) -> Section:
@@ -202,6 +236,7 @@ def render(
     for section in sections.values():
         lines.append(f"{section.title} ({section.unit})")
         lines.extend(f"  {name:<46}{value:12,.0f}" for name, value in section.results.items())
+        lines.extend(f"  {note}" for note in section.notes)
         lines.append("")
     lines.append("ratios (guarded / bare throughput; target >= 0.97)")
     lines.extend(f"  {name:<72}{ratio:8.3f}" for name, ratio in ratio_table.items())
@@ -221,20 +256,12 @@ def main(argv: Optional[List[str]] = None) -> int:
         sequential, tasks, per_task, rounds = 10, 10, 1, 2
     else:
         sequential, tasks, per_task, rounds = 3_000, TASKS, 2, 41
-    server = subprocess.Popen(
-        [sys.executable, "-c", _SERVER_SCRIPT], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert server.stdout is not None
-        url = f"http://127.0.0.1:{int(server.stdout.readline())}/data"
+    with canned_server() as url:
         sections = {
             "requests": requests_section(url, sequential),
             "httpx": httpx_section(url, sequential),
             "httpx_async": async_section(url, tasks, per_task, rounds),
         }
-    finally:
-        server.kill()
-        server.wait()
     ratio_table = ratios(sections)
     machine_details = machine_info()
     print(render(sections, ratio_table, machine_details))

@@ -90,6 +90,25 @@ def test_the_callgrind_benchmark_counts_every_variant(tmp_path):
     assert "fastbreaker decorated, success" in result.stdout
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind")
+@pytest.mark.timeout(300)
+def test_the_http_callgrind_benchmark_counts_every_client(tmp_path):
+    pytest.importorskip("httpx")
+    out = tmp_path / "http_callgrind.json"
+    result = run_quick(BENCHMARKS / "http_callgrind.py", "--json", str(out), timeout=290)
+    data = json.loads(out.read_text())
+    assert data["quick"] is True and data["requests"] == 5
+    keys = {"session", "session_timeout", "adapter", "protected", "client", "transport"}
+    assert set(data["per_request"]) == set(data["fixed"]) == keys
+    assert all(v > 0 for v in data["per_request"].values())  # instructions, not time
+    assert data["fastbreaker"].endswith("__init__.py")
+    assert len(data["overheads"]) == 4
+    for name, values in data["overheads"].items():
+        assert name in result.stdout
+        assert set(values) == {"beyond_bare", "ratio"} and values["ratio"] > 0
+    assert "Client + CircuitBreakerTransport / httpx.Client().get" in data["overheads"]
+
+
 @pytest.mark.timeout(180)
 def test_the_redis_store_benchmark_reports_every_section(tmp_path):
     pytest.importorskip("pybreaker")

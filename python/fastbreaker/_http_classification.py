@@ -20,7 +20,7 @@ the ``requests`` adapter (and so ``protected_*``) and the httpx transports.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Hashable, Optional, Tuple, Type
 
 from ._core import CircuitBreaker, Options, Permit, get_circuit_breaker
 
@@ -53,6 +53,29 @@ def origin(scheme: str, host: str, port: Optional[int]) -> str:
     return name
 
 
+class KnownOrigins:
+    """Breaker names already worked out, by a key that determines them (the scheme and netloc of a
+    URL as the client parsed it): the host and port are parsed once per service instead of once
+    per request (``urlsplit``'s ``hostname`` and ``port`` parse the netloc again at each read).
+    Only names made without error are kept, at most ``size``: beyond that they are forgotten all at
+    once (a client that talks to more services than that parses more often, nothing else)."""
+
+    __slots__ = ("_names", "_size", "get")
+
+    def __init__(self, size: int = 256) -> None:
+        self._names: Dict[Hashable, str] = {}
+        self._size = size
+        #: ``get(key)``: the name kept for ``key``, or ``None``.
+        self.get: Callable[[Hashable], Optional[str]] = self._names.get
+
+    def add(self, key: Hashable, name: str) -> str:
+        """Keeps ``name`` for ``key``, and returns it."""
+        if len(self._names) >= self._size:
+            self._names.clear()
+        self._names[key] = name
+        return name
+
+
 def status_outcome(status: int) -> str:
     """5xx (and the non-standard 600-999) are the service's failures; anything below, an
     answer."""
@@ -61,24 +84,20 @@ def status_outcome(status: int) -> str:
 
 def answer_outcome(method: str, status: int, content_length: Optional[str]) -> Optional[str]:
     """What an answer's head decides: a failure for a status >= 500 (whatever its body does
-    next), a success for an answer without a body, else ``None``: its body decides."""
-    if status_outcome(status) == FAILURE:
+    next), a success for an answer without a body, else ``None``: its body decides.
+
+    An answer has no body (it is complete once its head has arrived) if it answers ``HEAD``, is a
+    1xx, 204 or 304 (by the rules of HTTP), or says ``Content-Length: 0``."""
+    if status >= 500:  # status_outcome(status), inlined: this runs for every answer
         return FAILURE
-    if has_no_body(method, status, content_length):
-        return SUCCESS
-    return None
-
-
-def has_no_body(method: str, status: int, content_length: Optional[str]) -> bool:
-    """Whether an answer has no body: one to ``HEAD``, a 1xx, 204 or 304 (by the rules of HTTP),
-    or one that says ``Content-Length: 0``. Such an answer is complete once its head has
-    arrived."""
-    return (
+    if (
         method == "HEAD"
         or status < 200
         or status in (204, 304)
         or (content_length is not None and content_length.strip() == "0")
-    )
+    ):
+        return SUCCESS
+    return None
 
 
 def exception_outcome(
@@ -163,7 +182,10 @@ class BodyWatch:
     def received(self) -> None:
         self._received = True
         if self._decoders == 0:
-            self.settle(SUCCESS)
+            # self.settle(SUCCESS), inlined: this ends the body of every answer watched.
+            permit, self._permit = self._permit, None
+            if permit is not None:
+                permit.record_success()
 
     def broke(
         self,
@@ -174,6 +196,8 @@ class BodyWatch:
         self.settle(exception_outcome(error, caller_mistakes, service_failures))
 
     def closed(self) -> None:
+        if self._permit is None:
+            return  # settled already: the common case, a body read to its end then closed
         # Closed before the end: the caller stopped reading, which says nothing of the service.
         if not self._received:
             self.settle(IGNORED)

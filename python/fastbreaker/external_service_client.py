@@ -43,7 +43,12 @@ from ._core import (
     get_circuit_breaker_status,
     reset_circuit_breaker,
 )
-from .requests_adapter import CircuitBreakerAdapter, _call_breaker, _settle_by_status
+from .requests_adapter import (
+    CircuitBreakerAdapter,
+    _call_breaker,
+    _known_origins,
+    _settle_by_status,
+)
 
 __all__ = [
     "CircuitBreakerError",
@@ -80,6 +85,7 @@ _REQUEST_ARGUMENTS = frozenset(
     {"params", "data", "headers", "cookies", "files", "auth", "hooks", "json"}
 )
 _SEND_ARGUMENTS = frozenset({"timeout", "allow_redirects", "proxies", "stream", "verify", "cert"})
+_ARGUMENTS = _REQUEST_ARGUMENTS | _SEND_ARGUMENTS
 
 
 class _PooledSession:
@@ -128,10 +134,14 @@ def _origin(prepared_url: str, url: Any) -> str:
     scheme = parts.scheme.lower()
     if scheme not in _SCHEMES:
         raise requests.exceptions.InvalidSchema(f"No connection adapters were found for {url!r}")
+    key = (scheme, parts.netloc)
+    name = _known_origins.get(key)
+    if name is not None:
+        return name
     host = parts.hostname
     if not host:
         raise requests.exceptions.InvalidURL(f"Invalid URL {url!r}: No host supplied")
-    return rules.origin(scheme, host, parts.port)
+    return _known_origins.add(key, rules.origin(scheme, host, parts.port))
 
 
 def service_origin(url: str) -> str:
@@ -248,8 +258,8 @@ def protected_request(
     """
     if not isinstance(method, str) or not method:
         raise TypeError("method must be a non-empty str")
-    unknown = set(requests_kwargs) - _REQUEST_ARGUMENTS - _SEND_ARGUMENTS
-    if unknown:
+    if not _ARGUMENTS.issuperset(requests_kwargs):
+        unknown = set(requests_kwargs) - _ARGUMENTS
         raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
     if service_name is not None and not isinstance(service_name, str):
         raise TypeError(f"service_name must be a str, got {type(service_name).__qualname__}")
@@ -284,7 +294,7 @@ def protected_request(
     pooled = _check_out(service)
     # The adapter counts each hop of the call against its origin's breaker; the first URL's origin
     # against `service`'s, created above with this call's options.
-    token = _call_breaker.set((pooled.adapter, origin, breaker))
+    token = _call_breaker.set((pooled.adapter, prepared.url, origin, breaker))
     try:
         # CircuitBreakerError while the circuit is open: nothing is sent.
         response = pooled.session.send(prepared, **send_kwargs)

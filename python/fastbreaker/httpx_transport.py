@@ -20,7 +20,7 @@ slots are taken) raises ``CircuitBreakerError`` at once.
 
 from __future__ import annotations
 
-from typing import AsyncIterator, Iterator, Optional
+from typing import AsyncIterator, Iterator, Optional, Tuple
 
 try:
     import httpx
@@ -47,12 +47,51 @@ CALLER_MISTAKES: rules.ExceptionClasses = (
 SERVICE_FAILURES: rules.ExceptionClasses = (httpx.TransportError, httpx.DecodingError, OSError)
 
 
+#: The origins of the URLs sent lately, by their ``(scheme, raw_host, port)``.
+_known_origins = rules.KnownOrigins()
+
+
 def request_origin(url: httpx.URL) -> str:
     """The breaker name of a request's service: its URL's origin, the host IDNA-encoded."""
-    host = url.raw_host.decode("ascii")
+    scheme, raw_host, port = url.scheme, url.raw_host, url.port
+    key = (scheme, raw_host, port)
+    name = _known_origins.get(key)
+    if name is not None:
+        return name
+    host = raw_host.decode("ascii")
     if not host:
         raise httpx.UnsupportedProtocol(f"Request URL has no host: {url}")
-    return rules.origin(url.scheme, host, url.port)
+    return _known_origins.add(key, rules.origin(scheme, host, port))
+
+
+#: The header encodings httpx picks itself (``Headers.encoding``), where a name is its ASCII bytes.
+_ASCII_ENCODINGS = ("ascii", "utf-8", "iso-8859-1")
+
+
+def _length_and_encoding(headers: httpx.Headers) -> Tuple[Optional[str], str]:
+    """``headers.get("Content-Length")`` and ``headers.get("Content-Encoding", "identity")``, in
+    one pass over the raw headers (each ``get`` builds a list from the whole header list)."""
+    charset = headers.encoding
+    if charset in _ASCII_ENCODINGS:
+        length: Optional[bytes] = None
+        encoding: Optional[bytes] = None
+        for raw_key, value in headers.raw:
+            key = raw_key.lower()  # the name as httpx compares it
+            if key == b"content-length":
+                if length is not None:
+                    break
+                length = value
+            elif key == b"content-encoding":
+                if encoding is not None:
+                    break
+                encoding = value
+        else:
+            return (
+                None if length is None else length.decode(charset),
+                "identity" if encoding is None else encoding.decode(charset),
+            )
+    # A name given twice (httpx joins its values), or headers given another encoding by hand.
+    return headers.get("Content-Length"), headers.get("Content-Encoding", "identity")
 
 
 class _Guard:
@@ -77,10 +116,8 @@ class _Guard:
     ) -> httpx.Response:
         """The response, decided by its status or method, or else watched until its body has
         been read (httpx reads it after the transport returns, even without streaming)."""
-        headers = response.headers
-        decided = rules.answer_outcome(
-            request.method, response.status_code, headers.get("Content-Length")
-        )
+        content_length, content_encoding = _length_and_encoding(response.headers)
+        decided = rules.answer_outcome(request.method, response.status_code, content_length)
         if decided is not None:
             rules.record(permit, decided)
             return response
@@ -89,7 +126,7 @@ class _Guard:
             response.stream = _WatchedAsyncStream(response.stream, watch)  # type: ignore[arg-type]
         else:
             response.stream = _WatchedStream(response.stream, watch)  # type: ignore[arg-type]
-        if headers.get("Content-Encoding", "identity") != "identity":
+        if content_encoding != "identity":
             # httpx decodes above the stream: the success waits for the decoder, which may find
             # the body incomplete after its last byte. (A subclass of httpx.Response, from a
             # custom transport, is only watched as far as its stream goes.)

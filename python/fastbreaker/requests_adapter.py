@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import DEFAULT_POOLBLOCK, DEFAULT_POOLSIZE, DEFAULT_RETRIES, HTTPAdapter
+from requests.models import REDIRECT_STATI
 from urllib3.exceptions import HTTPError as Urllib3Error
 from urllib3.util.retry import Retry
 
@@ -42,11 +43,15 @@ CALLER_MISTAKES: rules.ExceptionClasses = (
 SERVICE_FAILURES: rules.ExceptionClasses = (requests.RequestException, Urllib3Error, OSError)
 
 # `protected_*`: for the duration of one call, the breaker that guards its first URL's origin
-# (its `service_name`'s, created with the call's options), as (adapter, origin, breaker). Other
-# origins (a redirect elsewhere) keep their own breakers.
-_call_breaker: contextvars.ContextVar[Optional[Tuple[Any, str, CircuitBreaker]]] = (
+# (its `service_name`'s, created with the call's options), as (adapter, first URL as prepared,
+# origin, breaker). Other origins (a redirect elsewhere) keep their own breakers.
+_call_breaker: contextvars.ContextVar[Optional[Tuple[Any, Optional[str], str, CircuitBreaker]]] = (
     contextvars.ContextVar("fastbreaker_call_breaker", default=None)
 )
+
+
+#: The origins of the URLs sent lately, by their ``(scheme, netloc)`` (shared with ``protected_*``).
+_known_origins = rules.KnownOrigins()
 
 
 def request_origin(url: Union[str, bytes, None]) -> str:
@@ -54,6 +59,10 @@ def request_origin(url: Union[str, bytes, None]) -> str:
     A URL without a host raises ``requests.exceptions.InvalidURL``, before any breaker exists."""
     text = url.decode("utf-8") if isinstance(url, bytes) else url or ""
     parts = urlsplit(text)
+    key = (parts.scheme, parts.netloc)
+    name = _known_origins.get(key)
+    if name is not None:
+        return name
     host = parts.hostname
     if not host:
         raise requests.exceptions.InvalidURL(f"Invalid URL {text!r}: No host supplied")
@@ -61,7 +70,7 @@ def request_origin(url: Union[str, bytes, None]) -> str:
         port = parts.port
     except ValueError as error:
         raise requests.exceptions.InvalidURL(f"Invalid URL {text!r}: {error}") from None
-    return rules.origin(parts.scheme, host, port)
+    return _known_origins.add(key, rules.origin(parts.scheme, host, port))
 
 
 class CircuitBreakerAdapter(HTTPAdapter):
@@ -135,10 +144,12 @@ class CircuitBreakerAdapter(HTTPAdapter):
         return self._breaker_for(prepared.url)
 
     def _breaker_for(self, url: Union[str, bytes, None]) -> CircuitBreaker:
-        service_origin = request_origin(url)
         call = _call_breaker.get()
-        if call is not None and call[0] is self and call[1] == service_origin:
-            return call[2]
+        if call is not None and call[0] is self and url is call[1]:
+            return call[3]  # the first request of a protected_* call: its origin is known
+        service_origin = request_origin(url)
+        if call is not None and call[0] is self and call[2] == service_origin:
+            return call[3]
         return self._breakers.get(service_origin)
 
     def send(
@@ -173,7 +184,7 @@ def _watch(
     )
     if decided is not None:
         rules.record(permit, decided)
-    if not stream and not response.is_redirect:
+    if not stream and not _is_redirect(response):
         # What `Session.send` does after the hooks, done first so that the outcome is known when
         # `send` returns. (A redirect's body is requests' to read and discard, or the caller's
         # with `allow_redirects=False`: it is watched like a streamed one.)
@@ -183,7 +194,10 @@ def _watch(
             rules.record(permit, rules.exception_outcome(error, CALLER_MISTAKES, SERVICE_FAILURES))
             raise
         # Unless decided above (a permit records its first outcome only).
-        rules.record(permit, rules.FAILURE if _cut_short(response) else rules.SUCCESS)
+        if _cut_short(response):
+            permit.record_failure()
+        else:
+            permit.record_success()
     elif decided is None:
         if type(response) is requests.Response:
             # The same object, with two more methods: its reading reports to the permit.
@@ -192,6 +206,14 @@ def _watch(
         else:  # the response class of an overridden build_response: by its status
             permit.record_success()
     return response
+
+
+def _is_redirect(response: requests.Response) -> bool:
+    """``response.is_redirect``, with the cheap half of its test first where it is requests' own
+    (its test of the headers raises and catches a ``KeyError`` for an answer without Location)."""
+    if type(response) is requests.Response and response.status_code not in REDIRECT_STATI:
+        return False
+    return response.is_redirect
 
 
 def _cut_short(response: requests.Response) -> bool:
