@@ -3,8 +3,12 @@ JSON they write. Imported as ``_common`` (a script's own directory is first on `
 
 from __future__ import annotations
 
+import glob
 import json
+import os
 import platform
+import re
+import subprocess
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Dict, List, Mapping, Optional
@@ -93,3 +97,45 @@ def write_json(
             out,
             indent=2,
         )
+
+
+def callgrind_parts(out: str) -> List[int]:
+    """The Ir of each part callgrind dumped at `--dump-before=getppid` into `out.*`, in order."""
+    found = []
+    for path in glob.glob(glob.escape(out) + ".*"):
+        with open(path) as data:
+            text = data.read()
+        part = re.search(r"^part:\s*(\d+)", text, re.MULTILINE)
+        summary = re.search(r"^summary:\s*(\d+)", text, re.MULTILINE)
+        if "Trigger: --dump-before=getppid" in text and part and summary:
+            found.append((int(part.group(1)), int(summary.group(1))))
+    return [ir for _, ir in sorted(found)]
+
+
+def callgrind_per_iteration(
+    valgrind: str,
+    workdir: str,
+    variant: str,
+    argv: List[str],
+    iterations: int,
+    env: Dict[str, str],
+) -> Dict[str, Any]:
+    """Runs `argv` (a child that does its warm-up, then N and 2N iterations, calling
+    `os.getppid()` after each, and prints the fastbreaker it imported last) under callgrind:
+    the instructions of one iteration, `(Ir(2N) - Ir(N)) / N`, what both parts hold besides the
+    iterations, and the module path."""
+    out = os.path.join(workdir, f"callgrind.{variant}.out")
+    command = [valgrind, "--tool=callgrind", "--quiet", "--dump-before=getppid"]
+    command += [f"--callgrind-out-file={out}", *argv]
+    result = subprocess.run(command, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{variant}: the child failed:\n{result.stderr}")
+    dumped = callgrind_parts(out)
+    if len(dumped) != 3:  # start-up + warm-up, part A, part B
+        raise SystemExit(f"{variant}: expected 3 parts dumped at getppid(), got {len(dumped)}")
+    _, once, twice = dumped
+    return {
+        "per_iteration": (twice - once) / iterations,
+        "fixed": 2 * once - twice,  # what A and B both contain besides the iterations
+        "module": result.stdout.strip().splitlines()[-1],
+    }

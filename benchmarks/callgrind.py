@@ -46,15 +46,15 @@ same interpreter. Each child reports the `fastbreaker` it imported; the table sh
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from typing import Any, Dict, List, Optional, Tuple
+
+from _common import callgrind_per_iteration
 
 CHILD = r"""
 import functools, gc, itertools, os, sys
@@ -192,52 +192,12 @@ VARIANTS: List[Tuple[str, str]] = [
 ]
 
 
-def parts(out: str) -> List[int]:
-    """The Ir of each part dumped at `--dump-before=getppid`, in order."""
-    found = []
-    for path in glob.glob(glob.escape(out) + ".*"):
-        with open(path) as data:
-            text = data.read()
-        part = re.search(r"^part:\s*(\d+)", text, re.MULTILINE)
-        summary = re.search(r"^summary:\s*(\d+)", text, re.MULTILINE)
-        if "Trigger: --dump-before=getppid" in text and part and summary:
-            found.append((int(part.group(1)), int(summary.group(1))))
-    return [ir for _, ir in sorted(found)]
-
-
 def count(
     python: str, variant: str, calls: int, env: Dict[str, str], valgrind: str, workdir: str
 ) -> Dict[str, Any]:
     """Runs one variant under callgrind: its Ir per iteration, and the fastbreaker it imported."""
-    out = os.path.join(workdir, f"callgrind.{variant}.out")
-    result = subprocess.run(
-        [
-            valgrind,
-            "--tool=callgrind",
-            "--quiet",
-            "--dump-before=getppid",
-            f"--callgrind-out-file={out}",
-            python,
-            "-c",
-            CHILD,
-            variant,
-            str(calls),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-    )
-    if result.returncode != 0:
-        raise SystemExit(f"{variant}: the child failed:\n{result.stderr}")
-    dumped = parts(out)
-    if len(dumped) != 3:  # start-up + warm-up, part A, part B
-        raise SystemExit(f"{variant}: expected 3 parts dumped at getppid(), got {len(dumped)}")
-    _, once, twice = dumped
-    return {
-        "per_iteration": (twice - once) / calls,
-        "fixed": 2 * once - twice,  # what A and B both contain besides the calls
-        "module": result.stdout.strip().splitlines()[-1],
-    }
+    argv = [python, "-c", CHILD, variant, str(calls)]
+    return callgrind_per_iteration(valgrind, workdir, variant, argv, calls, env)
 
 
 def measure(
