@@ -183,9 +183,16 @@ impl GuardedCall {
                     return self.run(py, coroutine, ticket, Drive::Send(value));
                 }
                 // Not the CLOSED fast path: the Python protocol decides, and runs the call.
-                let delegated = python::guarded_coroutine(py)?
-                    .call1((self.breaker.bind(py), coroutine.bind(py)))?
-                    .unbind();
+                let delegated = match python::guarded_coroutine(py).and_then(|protocol| {
+                    protocol.call1((self.breaker.bind(py), coroutine.bind(py)))
+                }) {
+                    Ok(delegated) => delegated.unbind(),
+                    Err(err) => {
+                        // Nothing started: the call can still be closed, or tried again.
+                        *self.step.lock() = Step::Pending(coroutine);
+                        return Err(err);
+                    }
+                };
                 let sent = send(delegated.bind(py), value);
                 *self.step.lock() = match &sent {
                     Ok(Sent::Yielded(_)) => Step::Delegated(delegated),
