@@ -449,3 +449,22 @@ def redis_server() -> Iterator[RedisServer]:
 def redis_url(redis_server: RedisServer) -> str:
     """`redis://127.0.0.1:PORT/0` of the test's private `redis_server`."""
     return redis_server.url
+
+
+class _BrokenBreaker:
+    def get_status(self) -> None:
+        raise RuntimeError("the store exploded")
+
+
+@pytest.fixture
+def broken_breaker(unique_name: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Lists, for the metrics exporters, a breaker whose status cannot be read beside the live
+    ones; its label."""
+    import fastbreaker.metrics
+
+    real = fastbreaker.metrics.all_circuit_breakers
+    broken = f"{unique_name}-broken"
+    monkeypatch.setattr(
+        fastbreaker.metrics, "all_circuit_breakers", lambda: {broken: _BrokenBreaker(), **real()}
+    )
+    return broken

@@ -246,21 +246,12 @@ def test_instrument_defaults_to_the_global_meter_provider():
         instrumentation.close()
 
 
-class BrokenBreaker:
-    def get_status(self) -> None:
-        raise RuntimeError("the store exploded")
-
-
 def test_a_breaker_that_fails_at_collection_is_skipped_and_logged_once(
-    reader, unique_name, monkeypatch, caplog
+    reader, unique_name, broken_breaker, caplog
 ):
     healthy = CircuitBreaker(name=unique_name)
     healthy.call(lambda: "ok")
-    real = fastbreaker.metrics.all_circuit_breakers
-    broken = f"{unique_name}-broken"
-    monkeypatch.setattr(
-        fastbreaker.metrics, "all_circuit_breakers", lambda: {broken: BrokenBreaker(), **real()}
-    )
+    broken = broken_breaker
     with caplog.at_level(logging.ERROR, logger="fastbreaker"):
         for _ in range(3):
             points = Collected(reader)

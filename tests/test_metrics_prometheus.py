@@ -275,21 +275,12 @@ def test_registering_reads_no_breaker(monkeypatch):
     assert reads == [1]
 
 
-class BrokenBreaker:
-    def get_status(self) -> None:
-        raise RuntimeError("the store exploded")
-
-
 def test_a_breaker_that_fails_at_scrape_time_is_skipped_and_logged_once(
-    registry, unique_name, monkeypatch, caplog
+    registry, unique_name, broken_breaker, caplog
 ):
     healthy = CircuitBreaker(name=unique_name)
     healthy.call(lambda: "ok")
-    real = fastbreaker.metrics.all_circuit_breakers
-    broken = f"{unique_name}-broken"
-    monkeypatch.setattr(
-        fastbreaker.metrics, "all_circuit_breakers", lambda: {broken: BrokenBreaker(), **real()}
-    )
+    broken = broken_breaker
     with caplog.at_level(logging.ERROR, logger="fastbreaker"):
         for _ in range(3):
             samples = scrape(registry)
