@@ -6,12 +6,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use fastbreaker_core::clock::seconds_from_nanos;
+use fastbreaker_core::clock::{seconds_from_nanos, Nanos};
+use fastbreaker_core::policy::WindowSize;
 use fastbreaker_core::{
-    Admission, AnyStore, Breaker, Notice, Outcome, Rejection, Snapshot, State, Store, Ticket,
-    Transition,
+    Admission, AnyStore, Breaker, Notice, Outcome, Rejection, Report, Snapshot, State, Store,
+    Ticket, Transition,
 };
-use pyo3::exceptions::{PyException, PyTypeError};
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
@@ -22,7 +23,7 @@ use crate::inspect::{is_coroutine_function, returned, Returned};
 use crate::listeners::{emit, Listeners};
 use crate::options::{
     require_callable, Arg, BreakerName, ExpectedExceptions, FailureThreshold, HalfOpenMaxCalls,
-    OptionArgs, Options, RecoveryTimeout, StoreChoice, SuccessThreshold, Threshold,
+    OptionArgs, Options, PolicyArgs, RecoveryTimeout, StoreChoice, SuccessThreshold, Threshold,
     TrialTimeoutArg,
 };
 use crate::permit::Permit;
@@ -42,6 +43,11 @@ pub struct PyCircuitBreaker {
     listeners: Listeners,
     /// The shared store the state is kept in; `None`: this process's memory.
     pub(crate) redis: Option<Py<PyRedisStore>>,
+    /// For the HTTP integrations: whether a 503/429's `Retry-After` opens the circuit, and the
+    /// longest one honoured (as given, and in nanoseconds).
+    honor_retry_after: bool,
+    max_retry_after: Py<PyAny>,
+    max_retry_after_nanos: Nanos,
 }
 
 /// Hands the ticket back unless the outcome was recorded: a call that unwinds for any reason
@@ -78,6 +84,9 @@ impl PyCircuitBreaker {
     /// A breaker named `name` (`None`: an auto-generated name, which keeps it in memory).
     pub(crate) fn build(py: Python<'_>, options: &Options, name: Option<String>) -> PyResult<Self> {
         let (store, redis) = resolve(py, &options.store, name.as_deref(), options.config)?;
+        store
+            .check(&options.config)
+            .map_err(PyValueError::new_err)?;
         let name_str = name.unwrap_or_else(unique_name);
         Ok(PyCircuitBreaker {
             core: Breaker::new(options.config, store),
@@ -88,6 +97,9 @@ impl PyCircuitBreaker {
             expects_any_exception: options.expects_any_exception,
             listeners: Listeners::default(),
             redis,
+            honor_retry_after: options.honor_retry_after,
+            max_retry_after: options.max_retry_after.clone_ref(py),
+            max_retry_after_nanos: options.max_retry_after_nanos,
         })
     }
 
@@ -120,29 +132,20 @@ impl PyCircuitBreaker {
         Self::wait(py, || self.core.acquire())
     }
 
-    /// Reports an outcome, letting other threads run while the store waits on I/O.
+    /// Reports an outcome the lock-free path could not settle, letting other threads run while
+    /// the store waits on I/O.
     #[inline(always)]
-    fn record_outcome(
-        &self,
-        py: Python<'_>,
-        ticket: Ticket,
-        outcome: Outcome,
-    ) -> PyResult<Option<Transition>> {
-        match self.core.try_record(ticket, outcome) {
+    fn report(&self, py: Python<'_>, report: Report) -> PyResult<Option<Transition>> {
+        match self.core.try_report(report) {
             Some(transition) => Ok(transition),
-            None => self.record_waiting(py, ticket, outcome),
+            None => self.report_waiting(py, report),
         }
     }
 
     #[cold]
     #[inline(never)]
-    fn record_waiting(
-        &self,
-        py: Python<'_>,
-        ticket: Ticket,
-        outcome: Outcome,
-    ) -> PyResult<Option<Transition>> {
-        Self::wait(py, || self.core.record(ticket, outcome))
+    fn report_waiting(&self, py: Python<'_>, report: Report) -> PyResult<Option<Transition>> {
+        Self::wait(py, || self.core.report(report))
     }
 
     pub(crate) fn snapshot(&self, py: Python<'_>) -> PyResult<Snapshot> {
@@ -176,6 +179,11 @@ impl PyCircuitBreaker {
                 None => StoreChoice::Memory,
             },
             store_given: false,
+            honor_retry_after: self.honor_retry_after,
+            max_retry_after: self.max_retry_after.clone_ref(py),
+            max_retry_after_nanos: self.max_retry_after_nanos,
+            honor_retry_after_given: false,
+            max_retry_after_given: false,
         }
     }
 
@@ -221,6 +229,56 @@ impl PyCircuitBreaker {
                 Notice::StoreReachable(message) => python::log_message(py, python::INFO, &message)?,
             }
         }
+        Ok(())
+    }
+
+    /// The trip-policy options and the window's totals, into a status.
+    fn policy_status(&self, py: Python<'_>, status: &Bound<'_, PyDict>) -> PyResult<()> {
+        let config = self.core.config();
+        let rates = config.rates;
+        let slow = rates.and_then(|r| r.slow_calls);
+        status.set_item(
+            intern!(py, "failure_rate_threshold"),
+            rates.and_then(|r| r.failure_rate),
+        )?;
+        status.set_item(
+            intern!(py, "slow_call_duration"),
+            slow.map(|s| seconds_from_nanos(s.duration)),
+        )?;
+        status.set_item(
+            intern!(py, "slow_call_rate_threshold"),
+            slow.map(|s| s.rate),
+        )?;
+        status.set_item(intern!(py, "minimum_calls"), rates.map(|r| r.minimum_calls))?;
+        let (window_seconds, window_calls) = match rates.map(|r| r.window) {
+            Some(WindowSize::Time(nanos)) => (Some(seconds_from_nanos(nanos)), None),
+            Some(WindowSize::Calls(calls)) => (None, Some(calls)),
+            None => (None, None),
+        };
+        status.set_item(intern!(py, "window_seconds"), window_seconds)?;
+        status.set_item(intern!(py, "window_calls"), window_calls)?;
+        let window = match self.core.window_totals() {
+            Some(totals) => {
+                let window = PyDict::new(py);
+                window.set_item(intern!(py, "calls"), totals.calls)?;
+                window.set_item(intern!(py, "failures"), totals.failures)?;
+                window.set_item(intern!(py, "slow"), totals.slow)?;
+                Some(window)
+            }
+            None => None,
+        };
+        status.set_item(intern!(py, "window"), window)?;
+        status.set_item(intern!(py, "recovery_backoff"), config.backoff.multiplier)?;
+        status.set_item(
+            intern!(py, "max_recovery_timeout"),
+            config.backoff.max.map(seconds_from_nanos),
+        )?;
+        status.set_item(intern!(py, "recovery_jitter"), config.backoff.jitter)?;
+        status.set_item(intern!(py, "honor_retry_after"), self.honor_retry_after)?;
+        status.set_item(
+            intern!(py, "max_retry_after"),
+            self.max_retry_after.bind(py),
+        )?;
         Ok(())
     }
 
@@ -276,16 +334,18 @@ impl PyCircuitBreaker {
     /// Reports the outcome of an admitted call and publishes what it changed.
     #[inline(always)]
     pub(crate) fn settle(&self, py: Python<'_>, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
-        if self.core.settle_quiet(ticket, outcome) {
+        match self.core.settle_quiet(ticket, outcome) {
             // The hot path: nothing changed, nothing to publish but news.
-            return self.publish(py, None);
+            Ok(()) => self.publish(py, None),
+            Err(report) => self.settle_slow(py, report),
         }
-        self.settle_slow(py, ticket, outcome)
     }
 
+    /// Reports what the lock-free path could not settle (or a failure with its own open
+    /// duration) and publishes what it changed.
     #[inline(never)]
-    fn settle_slow(&self, py: Python<'_>, ticket: Ticket, outcome: Outcome) -> PyResult<()> {
-        let transition = self.record_outcome(py, ticket, outcome)?;
+    pub(crate) fn settle_slow(&self, py: Python<'_>, report: Report) -> PyResult<()> {
+        let transition = self.report(py, report)?;
         self.publish(py, transition)
     }
 
@@ -433,6 +493,31 @@ impl PyCircuitBreaker {
     }
 }
 
+/// Seconds to stay open (`open(duration)`, `record_failure(open_for)`): an `int` or a `float`,
+/// finite and >= 0.
+pub(crate) fn open_seconds(value: &Bound<'_, PyAny>, argument: &str) -> PyResult<Nanos> {
+    use pyo3::types::{PyBool, PyFloat, PyInt};
+    if value.is_instance_of::<PyBool>()
+        || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+    {
+        return Err(PyTypeError::new_err(format!(
+            "{argument} must be an int or a float (seconds) or None, got {}",
+            crate::options::type_name(value)
+        )));
+    }
+    let seconds: f64 = value.extract().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{argument} must be a finite number of seconds >= 0"
+        ))
+    })?;
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(PyValueError::new_err(format!(
+            "{argument} must be a finite number of seconds >= 0, got {seconds}"
+        )));
+    }
+    Ok(fastbreaker_core::clock::nanos_from_seconds(seconds))
+}
+
 /// Whether this thread or asyncio task is running a trial of `breaker` (half-open path only).
 fn in_trial(breaker: &Bound<'_, PyCircuitBreaker>) -> PyResult<bool> {
     python::in_trial(breaker.py())?
@@ -452,11 +537,12 @@ impl PyCircuitBreaker {
         half_open_max_calls = Arg::Missing,
         trial_timeout = Arg::Missing,
         store = Arg::Missing,
+        **policies,
     ))]
     #[allow(clippy::too_many_arguments)] // the documented signature
     fn new<'py>(
         py: Python<'py>,
-        failure_threshold: Arg<Threshold<FailureThreshold>>,
+        failure_threshold: Arg<Option<Threshold<FailureThreshold>>>,
         recovery_timeout: Arg<RecoveryTimeout>,
         success_threshold: Arg<Threshold<SuccessThreshold>>,
         expected_exceptions: Arg<ExpectedExceptions>,
@@ -464,6 +550,7 @@ impl PyCircuitBreaker {
         half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
         trial_timeout: Arg<TrialTimeoutArg>,
         store: Arg<StoreChoice>,
+        policies: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, Self>> {
         let options = Options::new(
             py,
@@ -475,6 +562,7 @@ impl PyCircuitBreaker {
                 half_open_max_calls,
                 trial_timeout,
                 store,
+                policies: PolicyArgs::extract("CircuitBreaker", policies)?,
             },
         )?;
         Self::create(py, &options, name.map(|n| n.0))
@@ -616,6 +704,11 @@ impl PyCircuitBreaker {
             intern!(py, "retry_after"),
             seconds_from_nanos(snap.retry_after),
         )?;
+        status.set_item(
+            intern!(py, "open_duration"),
+            seconds_from_nanos(snap.open_duration),
+        )?;
+        self.policy_status(py, &status)?;
         let store = self.core.store();
         status.set_item(intern!(py, "store"), store.describe())?;
         status.set_item(intern!(py, "store_reachable"), store.is_reachable())?;
@@ -640,10 +733,26 @@ impl PyCircuitBreaker {
         self.publish(py, transition)
     }
 
-    /// Forces the circuit open, restarting the recovery timer.
-    fn open(&self, py: Python<'_>) -> PyResult<()> {
-        let transition = Self::wait(py, || self.core.force_open())?;
+    /// Forces the circuit open for `duration` seconds (`None`: the usual open duration),
+    /// restarting the timer.
+    #[pyo3(signature = (duration = None))]
+    fn open(&self, py: Python<'_>, duration: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let duration = duration.map(|d| open_seconds(d, "duration")).transpose()?;
+        let transition = Self::wait(py, || self.core.force_open(duration))?;
         self.publish(py, transition)
+    }
+
+    /// Whether the HTTP integrations open this circuit until a 503 or 429 answer's
+    /// `Retry-After`.
+    #[getter]
+    fn honor_retry_after(&self) -> bool {
+        self.honor_retry_after
+    }
+
+    /// The longest `Retry-After` the HTTP integrations honour, in seconds.
+    #[getter]
+    fn max_retry_after<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        self.max_retry_after.bind(py).clone()
     }
 
     #[getter]
@@ -672,8 +781,9 @@ impl PyCircuitBreaker {
         self.name.bind(py).clone()
     }
 
+    /// Consecutive failures that open the circuit (`None`: only a rate does).
     #[getter]
-    fn failure_threshold(&self) -> u32 {
+    fn failure_threshold(&self) -> Option<u32> {
         self.core.config().failure_threshold
     }
 
@@ -712,6 +822,7 @@ impl PyCircuitBreaker {
         // so could a listener (a closure over it).
         visit.call(&self.expected)?;
         visit.call(&self.recovery_timeout)?;
+        visit.call(&self.max_retry_after)?;
         if let Some(store) = &self.redis {
             visit.call(store)?;
         }

@@ -9,10 +9,10 @@
 use std::marker::PhantomData;
 
 use fastbreaker_core::clock::{nanos_from_seconds, Nanos, NANOS_PER_SECOND};
-use fastbreaker_core::config::{Config, Given, TrialTimeout};
+use fastbreaker_core::config::{Config, Given, Policies, TrialTimeout};
 use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple, PyType};
 
 pub use crate::store::StoreChoice;
 
@@ -289,6 +289,171 @@ impl<'a, 'py> FromPyObject<'a, 'py> for BreakerName {
     }
 }
 
+/// A number of seconds (an `int` or a `float`, not a `bool`), finite and >= 0 (> 0 with
+/// `positive`).
+fn seconds(value: &Bound<'_, PyAny>, argument: &str, positive: bool) -> PyResult<Nanos> {
+    let seconds = number(value, argument, "seconds")?;
+    let bound = if positive { "> 0" } else { ">= 0" };
+    if !seconds.is_finite() || seconds < 0.0 || (positive && seconds == 0.0) {
+        return Err(PyValueError::new_err(format!(
+            "{argument} must be a finite number of seconds {bound}, got {seconds}"
+        )));
+    }
+    let nanos = nanos_from_seconds(seconds);
+    Ok(if positive { nanos.max(1) } else { nanos })
+}
+
+/// An `int` or a `float` (not a `bool`), as a float; its range is the core's to check.
+fn number(value: &Bound<'_, PyAny>, argument: &str, unit: &str) -> PyResult<f64> {
+    if value.is_instance_of::<PyBool>()
+        || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
+    {
+        let unit = if unit.is_empty() {
+            String::new()
+        } else {
+            format!(" ({unit})")
+        };
+        return Err(PyTypeError::new_err(format!(
+            "{argument} must be an int or a float{unit}, got {}",
+            type_name(value)
+        )));
+    }
+    value.extract::<f64>().map_err(|_| {
+        PyValueError::new_err(format!(
+            "{argument} must be a finite number, got a huge int"
+        ))
+    })
+}
+
+/// A count: an `int` (not a `bool`) from 1 to 2**32 - 1.
+fn count(value: &Bound<'_, PyAny>, argument: &str) -> PyResult<u32> {
+    if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
+        return Err(PyTypeError::new_err(format!(
+            "{argument} must be an int, got {}",
+            type_name(value)
+        )));
+    }
+    match value.extract::<i64>() {
+        Ok(n) if n < 1 => Err(PyValueError::new_err(format!(
+            "{argument} must be at least 1, got {n}"
+        ))),
+        Ok(n) => u32::try_from(n)
+            .map_err(|_| PyValueError::new_err(format!("{argument} must be at most {}", u32::MAX))),
+        Err(_) => Err(PyValueError::new_err(format!(
+            "{argument} must be at most {}",
+            u32::MAX
+        ))),
+    }
+}
+
+/// The trip-policy and HTTP options, taken from keyword arguments by name: each `None` or
+/// missing is "not given".
+#[derive(Default)]
+pub struct PolicyArgs {
+    pub policies: Policies,
+    /// Which were given, for the registry's differences.
+    pub given: Given,
+    pub honor_retry_after: Option<bool>,
+    pub max_retry_after: Option<(Nanos, Py<PyAny>)>,
+}
+
+/// The names [`PolicyArgs::extract`] takes.
+pub const POLICY_OPTIONS: [&str; 11] = [
+    "failure_rate_threshold",
+    "minimum_calls",
+    "window_seconds",
+    "window_calls",
+    "slow_call_duration",
+    "slow_call_rate_threshold",
+    "recovery_backoff",
+    "max_recovery_timeout",
+    "recovery_jitter",
+    "honor_retry_after",
+    "max_retry_after",
+];
+
+impl PolicyArgs {
+    /// Takes the options from `kwargs`; any other keyword is a `TypeError` naming it and
+    /// `callable` (as Python says of an unexpected keyword argument).
+    pub fn extract(callable: &str, kwargs: Option<&Bound<'_, PyDict>>) -> PyResult<Self> {
+        let mut args = PolicyArgs::default();
+        let Some(kwargs) = kwargs else {
+            return Ok(args);
+        };
+        for (key, value) in kwargs.iter() {
+            let key: String = key.extract()?;
+            if !POLICY_OPTIONS.contains(&key.as_str()) {
+                return Err(PyTypeError::new_err(format!(
+                    "{callable}() got an unexpected keyword argument '{key}'"
+                )));
+            }
+            if value.is_none() {
+                continue;
+            }
+            let (p, g) = (&mut args.policies, &mut args.given);
+            match key.as_str() {
+                "failure_rate_threshold" => {
+                    p.failure_rate_threshold = Some(number(&value, &key, "")?);
+                    g.failure_rate_threshold = true;
+                }
+                "minimum_calls" => {
+                    p.minimum_calls = Some(count(&value, &key)?);
+                    g.minimum_calls = true;
+                }
+                "window_seconds" => {
+                    p.window_seconds = Some(seconds(&value, &key, true)?);
+                    g.window_seconds = true;
+                }
+                "window_calls" => {
+                    p.window_calls = Some(count(&value, &key)?);
+                    g.window_calls = true;
+                }
+                "slow_call_duration" => {
+                    p.slow_call_duration = Some(seconds(&value, &key, false)?);
+                    g.slow_call_duration = true;
+                }
+                "slow_call_rate_threshold" => {
+                    p.slow_call_rate_threshold = Some(number(&value, &key, "")?);
+                    g.slow_call_rate_threshold = true;
+                }
+                "recovery_backoff" => {
+                    p.recovery_backoff = Some(number(&value, &key, "")?);
+                    g.recovery_backoff = true;
+                }
+                "max_recovery_timeout" => {
+                    p.max_recovery_timeout = Some(seconds(&value, &key, false)?);
+                    g.max_recovery_timeout = true;
+                }
+                "recovery_jitter" => {
+                    p.recovery_jitter = Some(number(&value, &key, "")?);
+                    g.recovery_jitter = true;
+                }
+                "honor_retry_after" => {
+                    let flag = value.cast::<PyBool>().map_err(|_| {
+                        PyTypeError::new_err(format!(
+                            "honor_retry_after must be a bool, got {}",
+                            type_name(&value)
+                        ))
+                    })?;
+                    args.honor_retry_after = Some(flag.is_true());
+                }
+                "max_retry_after" => {
+                    let nanos = seconds(&value, &key, true)?;
+                    args.max_retry_after = Some((nanos, value.clone().unbind()));
+                }
+                _ => unreachable!("every name in POLICY_OPTIONS is handled"),
+            }
+        }
+        Ok(args)
+    }
+
+    fn any_given(&self) -> bool {
+        self.policies != Policies::default()
+            || self.honor_retry_after.is_some()
+            || self.max_retry_after.is_some()
+    }
+}
+
 /// A breaker's checked options, before the breaker exists. The decorator builds one when it is
 /// applied, and each breaker it makes takes a copy.
 #[pyclass(frozen, module = "fastbreaker._core")]
@@ -307,18 +472,27 @@ pub struct Options {
     /// Where the breaker keeps its state.
     pub store: StoreChoice,
     pub store_given: bool,
+    /// Whether the HTTP integrations open the circuit until a 503/429's `Retry-After`.
+    pub honor_retry_after: bool,
+    /// The longest `Retry-After` they honour, as given, and in nanoseconds.
+    pub max_retry_after: Py<PyAny>,
+    pub max_retry_after_nanos: Nanos,
+    pub honor_retry_after_given: bool,
+    pub max_retry_after_given: bool,
 }
 
 /// Every option, as given to a constructor.
 #[derive(Default)]
 pub struct OptionArgs {
-    pub failure_threshold: Arg<Threshold<FailureThreshold>>,
+    /// `None` (given) turns the consecutive trigger off, with a rate threshold only.
+    pub failure_threshold: Arg<Option<Threshold<FailureThreshold>>>,
     pub recovery_timeout: Arg<RecoveryTimeout>,
     pub success_threshold: Arg<Threshold<SuccessThreshold>>,
     pub expected_exceptions: Arg<ExpectedExceptions>,
     pub half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
     pub trial_timeout: Arg<TrialTimeoutArg>,
     pub store: Arg<StoreChoice>,
+    pub policies: PolicyArgs,
 }
 
 impl OptionArgs {
@@ -331,6 +505,7 @@ impl OptionArgs {
             || self.half_open_max_calls.is_given()
             || self.trial_timeout.is_given()
             || self.store.is_given()
+            || self.policies.any_given()
     }
 }
 
@@ -343,7 +518,37 @@ impl Options {
             success_threshold: args.success_threshold.is_given(),
             half_open_max_calls: args.half_open_max_calls.is_given(),
             trial_timeout: args.trial_timeout.is_given(),
+            ..args.policies.given
         };
+        let mut policies = args.policies.policies;
+        let failure_threshold = match args.failure_threshold {
+            Arg::Given(Some(threshold)) => threshold.0,
+            Arg::Given(None) => {
+                let has_rate = policies.failure_rate_threshold.is_some()
+                    || policies.slow_call_rate_threshold.is_some();
+                if !has_rate {
+                    return Err(PyTypeError::new_err(
+                        "failure_threshold must be an int, got NoneType (None is accepted only \
+                         with failure_rate_threshold or slow_call_rate_threshold)",
+                    ));
+                }
+                policies.no_failure_threshold = true;
+                Config::DEFAULT_FAILURE_THRESHOLD
+            }
+            Arg::Missing => Config::DEFAULT_FAILURE_THRESHOLD,
+        };
+        let max_retry_after_given = args.policies.max_retry_after.is_some();
+        let (max_retry_after_nanos, max_retry_after) = match args.policies.max_retry_after {
+            Some(given) => given,
+            None => (
+                Self::DEFAULT_MAX_RETRY_AFTER_SECONDS * NANOS_PER_SECOND,
+                Self::DEFAULT_MAX_RETRY_AFTER_SECONDS
+                    .into_pyobject(py)?
+                    .into_any()
+                    .unbind(),
+            ),
+        };
+        let honor_retry_after_given = args.policies.honor_retry_after.is_some();
         let expected_exceptions_given = args.expected_exceptions.is_given();
         let store_given = args.store.is_given();
         let recovery_timeout = match args.recovery_timeout {
@@ -355,9 +560,7 @@ impl Options {
             Arg::Missing => ExpectedExceptions::default(py)?,
         };
         let config = Config::new(
-            args.failure_threshold
-                .or(Threshold::new(Config::DEFAULT_FAILURE_THRESHOLD))
-                .0,
+            failure_threshold,
             args.success_threshold
                 .or(Threshold::new(Config::DEFAULT_SUCCESS_THRESHOLD))
                 .0,
@@ -369,6 +572,7 @@ impl Options {
                 .or(TrialTimeoutArg(TrialTimeout::RecoveryTimeout))
                 .0,
         )
+        .and_then(|config| config.with_policies(policies))
         .map_err(|e| PyValueError::new_err(e.message))?;
         let expected = expected.0;
         let expects_any_exception = {
@@ -388,8 +592,15 @@ impl Options {
             name: None,
             store: args.store.or(StoreChoice::Default),
             store_given,
+            honor_retry_after: args.policies.honor_retry_after.unwrap_or(true),
+            max_retry_after,
+            max_retry_after_nanos,
+            honor_retry_after_given,
+            max_retry_after_given,
         })
     }
+
+    pub const DEFAULT_MAX_RETRY_AFTER_SECONDS: u64 = 600;
 
     /// The settings that differ between `self` (what is registered) and `wanted`, among those
     /// `wanted` was given, as `argument=wanted (registered: have)`.
@@ -409,6 +620,23 @@ impl Options {
                 have.repr()?
             ));
         }
+        let flag = |b: bool| if b { "True" } else { "False" };
+        if wanted.honor_retry_after_given && wanted.honor_retry_after != self.honor_retry_after {
+            differences.push(format!(
+                "honor_retry_after={} (registered: {})",
+                flag(wanted.honor_retry_after),
+                flag(self.honor_retry_after)
+            ));
+        }
+        if wanted.max_retry_after_given
+            && wanted.max_retry_after_nanos != self.max_retry_after_nanos
+        {
+            differences.push(format!(
+                "max_retry_after={} (registered: {})",
+                wanted.max_retry_after.bind(py).repr()?,
+                self.max_retry_after.bind(py).repr()?
+            ));
+        }
         Ok(differences)
     }
 }
@@ -426,11 +654,12 @@ impl Options {
         half_open_max_calls = Arg::Missing,
         trial_timeout = Arg::Missing,
         store = Arg::Missing,
+        **policies,
     ))]
     #[allow(clippy::too_many_arguments)] // the documented options
     fn py_new(
         py: Python<'_>,
-        failure_threshold: Arg<Threshold<FailureThreshold>>,
+        failure_threshold: Arg<Option<Threshold<FailureThreshold>>>,
         recovery_timeout: Arg<RecoveryTimeout>,
         success_threshold: Arg<Threshold<SuccessThreshold>>,
         expected_exceptions: Arg<ExpectedExceptions>,
@@ -438,6 +667,7 @@ impl Options {
         half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
         trial_timeout: Arg<TrialTimeoutArg>,
         store: Arg<StoreChoice>,
+        policies: Option<&Bound<'_, PyDict>>,
     ) -> PyResult<Self> {
         let options = Options::new(
             py,
@@ -449,6 +679,7 @@ impl Options {
                 half_open_max_calls,
                 trial_timeout,
                 store,
+                policies: PolicyArgs::extract("Options", policies)?,
             },
         )?;
         Ok(Options {
@@ -462,6 +693,7 @@ impl Options {
         if let StoreChoice::Redis(store) = &self.store {
             visit.call(store)?;
         }
+        visit.call(&self.max_retry_after)?;
         visit.call(&self.recovery_timeout)
     }
 }

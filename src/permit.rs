@@ -1,12 +1,12 @@
 //! `Permit`: admission for one call whose outcome the caller reports itself.
 
-use fastbreaker_core::{Outcome, Ticket};
+use fastbreaker_core::{Outcome, Report, Ticket};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyBaseException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::{PyTraverseError, PyVisit};
 
-use crate::breaker::PyCircuitBreaker;
+use crate::breaker::{open_seconds, PyCircuitBreaker};
 use crate::options::type_name;
 
 /// Admission for one call, taken by `CircuitBreaker.acquire()`, whose outcome is reported once
@@ -43,9 +43,27 @@ impl Permit {
         self.record(py, Outcome::Success)
     }
 
-    /// The call failed in a way that counts against the service.
-    fn record_failure(&self, py: Python<'_>) -> PyResult<bool> {
-        self.record(py, Outcome::Failure)
+    /// The call failed in a way that counts against the service. With `open_for` (seconds),
+    /// the circuit opens at once, below the threshold too, for exactly that long (the service
+    /// said when to come back); a permit of an older period changes nothing.
+    #[pyo3(signature = (open_for = None))]
+    fn record_failure(
+        &self,
+        py: Python<'_>,
+        open_for: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<bool> {
+        let Some(open_for) = open_for else {
+            return self.record(py, Outcome::Failure);
+        };
+        let open_for = open_seconds(open_for, "open_for")?;
+        let ticket = self.ticket.lock().take();
+        let Some(ticket) = ticket else {
+            return Ok(false);
+        };
+        self.breaker
+            .get()
+            .settle_slow(py, Report::failure_open_for(ticket, open_for))?;
+        Ok(true)
     }
 
     /// The call ended in a way that says nothing about the service's health.

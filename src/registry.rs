@@ -11,7 +11,7 @@ use pyo3::types::{PyDict, PyString};
 use crate::breaker::PyCircuitBreaker;
 use crate::options::{
     Arg, BreakerName, ExpectedExceptions, FailureThreshold, HalfOpenMaxCalls, OptionArgs, Options,
-    RecoveryTimeout, StoreChoice, SuccessThreshold, Threshold, TrialTimeoutArg,
+    PolicyArgs, RecoveryTimeout, StoreChoice, SuccessThreshold, Threshold, TrialTimeoutArg,
 };
 use crate::python;
 
@@ -41,18 +41,20 @@ fn registered(py: Python<'_>, name: &str) -> Option<Py<PyCircuitBreaker>> {
     half_open_max_calls = Arg::Missing,
     trial_timeout = Arg::Missing,
     store = Arg::Missing,
+    **policies,
 ))]
 #[allow(clippy::too_many_arguments)] // the documented signature
 pub fn get_circuit_breaker(
     py: Python<'_>,
     name: &Bound<'_, PyAny>,
-    failure_threshold: Arg<Threshold<FailureThreshold>>,
+    failure_threshold: Arg<Option<Threshold<FailureThreshold>>>,
     recovery_timeout: Arg<RecoveryTimeout>,
     success_threshold: Arg<Threshold<SuccessThreshold>>,
     expected_exceptions: Arg<ExpectedExceptions>,
     half_open_max_calls: Arg<Threshold<HalfOpenMaxCalls>>,
     trial_timeout: Arg<TrialTimeoutArg>,
     store: Arg<StoreChoice>,
+    policies: Option<&Bound<'_, PyDict>>,
 ) -> PyResult<Py<PyCircuitBreaker>> {
     let name = registry_name(name)?;
     let args = OptionArgs {
@@ -63,6 +65,7 @@ pub fn get_circuit_breaker(
         half_open_max_calls,
         trial_timeout,
         store,
+        policies: PolicyArgs::extract("get_circuit_breaker", policies)?,
     };
     let any_given = args.any_given();
     if !any_given {

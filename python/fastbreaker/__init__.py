@@ -33,7 +33,13 @@ from ._core import (
     reset_circuit_breaker,
     set_default_store,
 )
-from ._state import CallCounts, CircuitBreakerStatus, CircuitState, TransitionCounts
+from ._state import (
+    CallCounts,
+    CircuitBreakerStatus,
+    CircuitState,
+    TransitionCounts,
+    WindowTotals,
+)
 
 if TYPE_CHECKING:
     from .circuit_breaker import circuit_breaker
@@ -52,6 +58,7 @@ __all__ = [
     "Permit",
     "RedisStore",
     "TransitionCounts",
+    "WindowTotals",
     "TransitionEvent",
     "__version__",
     "all_circuit_breakers",

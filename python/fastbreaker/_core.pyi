@@ -119,7 +119,7 @@ class Options:
     def __new__(
         cls,
         *,
-        failure_threshold: int = ...,
+        failure_threshold: Optional[int] = ...,
         recovery_timeout: float = ...,
         success_threshold: int = ...,
         expected_exceptions: _ExceptionClasses = ...,
@@ -127,6 +127,17 @@ class Options:
         half_open_max_calls: int = ...,
         trial_timeout: Optional[float] = ...,
         store: _StoreArg = ...,
+        failure_rate_threshold: Optional[float] = None,
+        minimum_calls: Optional[int] = None,
+        window_seconds: Optional[float] = None,
+        window_calls: Optional[int] = None,
+        slow_call_duration: Optional[float] = None,
+        slow_call_rate_threshold: Optional[float] = None,
+        recovery_backoff: Optional[float] = None,
+        max_recovery_timeout: Optional[float] = None,
+        recovery_jitter: Optional[float] = None,
+        honor_retry_after: Optional[bool] = None,
+        max_retry_after: Optional[float] = None,
     ) -> Options: ...
 
 @final
@@ -154,7 +165,7 @@ class TransitionEvent:
 class CircuitBreaker:
     def __new__(
         cls,
-        failure_threshold: int = ...,
+        failure_threshold: Optional[int] = ...,
         recovery_timeout: float = ...,
         success_threshold: int = ...,
         expected_exceptions: _ExceptionClasses = ...,
@@ -162,6 +173,18 @@ class CircuitBreaker:
         half_open_max_calls: int = ...,
         trial_timeout: Optional[float] = ...,
         store: _StoreArg = ...,
+        *,
+        failure_rate_threshold: Optional[float] = None,
+        minimum_calls: Optional[int] = None,
+        window_seconds: Optional[float] = None,
+        window_calls: Optional[int] = None,
+        slow_call_duration: Optional[float] = None,
+        slow_call_rate_threshold: Optional[float] = None,
+        recovery_backoff: Optional[float] = None,
+        max_recovery_timeout: Optional[float] = None,
+        recovery_jitter: Optional[float] = None,
+        honor_retry_after: Optional[bool] = None,
+        max_retry_after: Optional[float] = None,
     ) -> CircuitBreaker: ...
     @staticmethod
     def _from_options(options: Options, default_name: Optional[str] = None) -> CircuitBreaker: ...
@@ -175,7 +198,7 @@ class CircuitBreaker:
     def remove_listener(self, listener: Callable[[TransitionEvent], object]) -> None: ...
     def get_status(self) -> CircuitBreakerStatus: ...
     def reset(self) -> None: ...
-    def open(self) -> None: ...
+    def open(self, duration: Optional[float] = None) -> None: ...
     @property
     def state(self) -> CircuitState: ...
     @property
@@ -187,7 +210,7 @@ class CircuitBreaker:
     @property
     def name(self) -> str: ...
     @property
-    def failure_threshold(self) -> int: ...
+    def failure_threshold(self) -> Optional[int]: ...
     @property
     def recovery_timeout(self) -> float: ...
     @property
@@ -198,11 +221,15 @@ class CircuitBreaker:
     def trial_timeout(self) -> float: ...
     @property
     def expected_exceptions(self) -> Tuple[Type[Exception], ...]: ...
+    @property
+    def honor_retry_after(self) -> bool: ...
+    @property
+    def max_retry_after(self) -> float: ...
 
 @final
 class Permit:
     def record_success(self) -> bool: ...
-    def record_failure(self) -> bool: ...
+    def record_failure(self, open_for: Optional[float] = None) -> bool: ...
     def record_ignored(self) -> bool: ...
     def record_exception(self, error: BaseException) -> bool: ...
     @property
@@ -246,13 +273,24 @@ class GuardedCall(Coroutine[Any, Any, Any]):
 def get_circuit_breaker(
     name: str,
     *,
-    failure_threshold: int = ...,
+    failure_threshold: Optional[int] = ...,
     recovery_timeout: float = ...,
     success_threshold: int = ...,
     expected_exceptions: _ExceptionClasses = ...,
     half_open_max_calls: int = ...,
     trial_timeout: Optional[float] = ...,
     store: _StoreArg = ...,
+    failure_rate_threshold: Optional[float] = None,
+    minimum_calls: Optional[int] = None,
+    window_seconds: Optional[float] = None,
+    window_calls: Optional[int] = None,
+    slow_call_duration: Optional[float] = None,
+    slow_call_rate_threshold: Optional[float] = None,
+    recovery_backoff: Optional[float] = None,
+    max_recovery_timeout: Optional[float] = None,
+    recovery_jitter: Optional[float] = None,
+    honor_retry_after: Optional[bool] = None,
+    max_retry_after: Optional[float] = None,
 ) -> CircuitBreaker: ...
 def get_circuit_breaker_status(name: str) -> Optional[CircuitBreakerStatus]: ...
 def reset_circuit_breaker(name: str) -> bool: ...

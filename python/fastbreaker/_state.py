@@ -6,7 +6,13 @@ from __future__ import annotations
 from enum import Enum
 from typing import Optional, TypedDict
 
-__all__ = ["CallCounts", "CircuitBreakerStatus", "CircuitState", "TransitionCounts"]
+__all__ = [
+    "CallCounts",
+    "CircuitBreakerStatus",
+    "CircuitState",
+    "TransitionCounts",
+    "WindowTotals",
+]
 
 
 class CircuitState(str, Enum):
@@ -43,6 +49,16 @@ class TransitionCounts(TypedDict):
     half_open: int
 
 
+class WindowTotals(TypedDict):
+    """What the sliding window of a breaker with a rate threshold holds now: the counted outcomes
+    of calls of the current CLOSED period (ignored outcomes and half-open trials are not in it)."""
+
+    calls: int
+    failures: int
+    #: Calls that took longer than ``slow_call_duration`` (failed ones included).
+    slow: int
+
+
 class CircuitBreakerStatus(TypedDict):
     """What ``CircuitBreaker.get_status()`` returns (JSON-serialisable)."""
 
@@ -53,7 +69,8 @@ class CircuitBreakerStatus(TypedDict):
     success_count: int
     #: Unix time of the last counted failure.
     last_failure_time: Optional[float]
-    failure_threshold: int
+    #: Consecutive failures that open the circuit (``None``: only a rate does).
+    failure_threshold: Optional[int]
     recovery_timeout: float
     success_threshold: int
     half_open_max_calls: int
@@ -61,6 +78,24 @@ class CircuitBreakerStatus(TypedDict):
     trial_timeout: Optional[float]
     #: Seconds until an open circuit admits a trial (0.0 otherwise).
     retry_after: float
+    #: Seconds the current (or last) opening lasts (backoff, ``open(duration)``, ``open_for``);
+    #: ``recovery_timeout`` while closed.
+    open_duration: float
+    failure_rate_threshold: Optional[float]
+    slow_call_duration: Optional[float]
+    slow_call_rate_threshold: Optional[float]
+    #: Outcomes the window must hold before a rate is judged (``None``: no rate threshold).
+    minimum_calls: Optional[int]
+    window_seconds: Optional[float]
+    window_calls: Optional[int]
+    #: The window's totals now (``None``: no rate threshold).
+    window: Optional[WindowTotals]
+    recovery_backoff: float
+    max_recovery_timeout: Optional[float]
+    recovery_jitter: float
+    #: Whether the HTTP integrations open the circuit until a 503/429's ``Retry-After``.
+    honor_retry_after: bool
+    max_retry_after: float
     #: Where the state is kept: ``"memory"``, or the Redis URL (without its password).
     store: str
     #: Whether the store answered the last time it was asked (always true for memory).

@@ -28,7 +28,7 @@ def circuit_breaker(func: F, /) -> F: ...
 @overload
 def circuit_breaker(
     *,
-    failure_threshold: int = ...,
+    failure_threshold: Optional[int] = ...,
     recovery_timeout: float = ...,
     success_threshold: int = ...,
     expected_exceptions: ExceptionClasses = ...,
@@ -36,6 +36,17 @@ def circuit_breaker(
     half_open_max_calls: int = ...,
     trial_timeout: Optional[float] = ...,
     store: Union[RedisStore, Literal["memory"], None] = ...,
+    failure_rate_threshold: Optional[float] = None,
+    minimum_calls: Optional[int] = None,
+    window_seconds: Optional[float] = None,
+    window_calls: Optional[int] = None,
+    slow_call_duration: Optional[float] = None,
+    slow_call_rate_threshold: Optional[float] = None,
+    recovery_backoff: Optional[float] = None,
+    max_recovery_timeout: Optional[float] = None,
+    recovery_jitter: Optional[float] = None,
+    honor_retry_after: Optional[bool] = None,
+    max_retry_after: Optional[float] = None,
 ) -> Callable[[F], F]: ...
 
 

@@ -5,22 +5,56 @@
 //! cannot see is a call turned away, since the bindings may still run a rejected call (as part of
 //! a trial it is nested in), so they count rejections with [`Breaker::counters`].
 
+use crate::clock::Nanos;
 use crate::config::Config;
 use crate::counters::Counters;
-use crate::events::{Notice, Transition};
-use crate::machine::{Admission, Outcome, Snapshot, Ticket};
+use crate::events::{Notice, Reason, Transition};
+use crate::machine::{Admission, Outcome, Snapshot, Ticket, Trip};
+use crate::policy::{Sample, Totals, Window};
 use crate::store::{AnyStore, Store, StoreResult};
+
+/// An outcome the lock-free path could not settle, to hand to [`Breaker::try_report`] or
+/// [`Breaker::report`]: the call's ticket, how it ended, and whether it opens the circuit
+/// whatever the consecutive count says (a rate it brought the window to, or `open_for`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[must_use = "an unreported outcome leaves its ticket unsettled"]
+pub struct Report {
+    pub ticket: Ticket,
+    pub outcome: Outcome,
+    pub trip: Option<Trip>,
+}
+
+impl Report {
+    /// A failure after which the circuit stays open for exactly `open_for` (the caller was told
+    /// when to come back), below the threshold too.
+    pub fn failure_open_for(ticket: Ticket, open_for: Nanos) -> Self {
+        Report {
+            ticket,
+            outcome: Outcome::Failure,
+            trip: Some(Trip {
+                reason: Reason::OpenFor,
+                open_for: Some(open_for),
+            }),
+        }
+    }
+}
 
 #[derive(Debug)]
 pub struct Breaker<S: Store = AnyStore> {
     config: Config,
     store: S,
     counters: Counters,
+    /// The outcomes of the current CLOSED period, when a rate threshold is set.
+    window: Option<Window>,
+    /// Calls are timed at admission (a slow-call rate is set).
+    times_calls: bool,
 }
 
 impl<S: Store> Breaker<S> {
     pub fn new(config: Config, store: S) -> Self {
         Breaker {
+            window: config.rates.map(|rates| Window::new(rates.window)),
+            times_calls: config.rates.is_some_and(|r| r.slow_calls.is_some()),
             config,
             store,
             counters: Counters::default(),
@@ -40,52 +74,137 @@ impl<S: Store> Breaker<S> {
         &self.counters
     }
 
+    /// What the window holds now (`None`: no rate threshold is set).
+    pub fn window_totals(&self) -> Option<Totals> {
+        let window = self.window.as_ref()?;
+        let now = if window.is_timed() {
+            self.store.now()
+        } else {
+            0
+        };
+        Some(window.totals(now))
+    }
+
+    /// Counts a transition, and starts the window over when one leaves or enters CLOSED (a new
+    /// CLOSED period is judged on its own calls).
     #[inline(always)]
     fn counted(&self, transition: Option<Transition>) -> Option<Transition> {
         if let Some(t) = &transition {
-            self.counters.transition(t.to);
+            self.transitioned(t);
         }
         transition
     }
 
+    fn transitioned(&self, transition: &Transition) {
+        self.counters.transition(transition.to);
+        if let Some(window) = &self.window {
+            window.clear();
+        }
+    }
+
     fn counted_admission(&self, admission: Admission) -> Admission {
         if let Admission::Admitted(_, Some(t)) = &admission {
-            self.counters.transition(t.to);
+            self.transitioned(t);
         }
         admission
+    }
+
+    /// Stamps a ticket with its admission time when calls are timed.
+    #[inline(always)]
+    fn timed(&self, admission: Admission) -> Admission {
+        match admission {
+            Admission::Admitted(mut ticket, transition) if self.times_calls => {
+                ticket.started = self.store.now();
+                Admission::Admitted(ticket, transition)
+            }
+            other => other,
+        }
     }
 
     /// The hot path's admission (a CLOSED circuit, no lock); `None`: ask
     /// [`Breaker::try_acquire`].
     #[inline(always)]
     pub fn admit_closed(&self) -> Option<Ticket> {
-        self.store.admit_closed()
+        let mut ticket = self.store.admit_closed()?;
+        if self.times_calls {
+            ticket.started = self.store.now();
+        }
+        Some(ticket)
     }
 
-    /// The hot path's outcome (one that changes nothing, no lock); `false`: report it with
-    /// [`Breaker::try_record`].
+    /// The hot path's outcome: records it into the window (atomic arithmetic, no lock) and
+    /// settles it when it changes nothing. `Err`: hand the report to [`Breaker::try_report`] or
+    /// [`Breaker::report`].
     #[inline(always)]
-    pub fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
-        let quiet = self.store.settle_quiet(ticket, outcome);
-        if quiet {
+    pub fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> Result<(), Report> {
+        let trip = match &self.window {
+            Some(window) => self.observe(window, ticket, outcome),
+            None => None,
+        };
+        if trip.is_none() && self.store.settle_quiet(ticket, outcome) {
             self.counters.outcome(outcome);
+            return Ok(());
         }
-        quiet
+        Err(Report {
+            ticket,
+            outcome,
+            trip,
+        })
+    }
+
+    /// Puts a counted outcome of the current CLOSED period into the window; the trip it causes
+    /// when that brings a rate to its threshold.
+    #[inline]
+    fn observe(&self, window: &Window, ticket: Ticket, outcome: Outcome) -> Option<Trip> {
+        let rates = self.config.rates.as_ref()?;
+        if outcome == Outcome::Ignored || !self.store.is_current_closed(ticket) {
+            return None;
+        }
+        let now = if self.times_calls || window.is_timed() {
+            self.store.now()
+        } else {
+            0
+        };
+        let sample = Sample {
+            failed: outcome == Outcome::Failure,
+            slow: self.times_calls && rates.is_slow(now.saturating_sub(ticket.started)),
+        };
+        let totals = window.record(sample, now);
+        rates.reached(totals).map(|reason| Trip {
+            reason,
+            open_for: None,
+        })
     }
 
     /// Decides whether a call may run now without waiting; `None`: ask [`Breaker::acquire`].
     #[inline(always)]
     pub fn try_acquire(&self) -> Option<Admission> {
         let admission = self.store.try_acquire(&self.config)?;
-        Some(self.counted_admission(admission))
+        Some(self.timed(self.counted_admission(admission)))
     }
 
-    /// Reports an outcome without waiting; `None`: report it with [`Breaker::record`].
+    /// Reports an outcome without waiting; `None`: report it with [`Breaker::report`].
     #[inline(always)]
-    pub fn try_record(&self, ticket: Ticket, outcome: Outcome) -> Option<Option<Transition>> {
-        let transition = self.store.try_record(&self.config, ticket, outcome)?;
-        self.counters.outcome(outcome);
+    pub fn try_report(&self, report: Report) -> Option<Option<Transition>> {
+        let transition =
+            self.store
+                .try_record(&self.config, report.ticket, report.outcome, report.trip)?;
+        self.counters.outcome(report.outcome);
         Some(self.counted(transition))
+    }
+
+    /// Reports how an admitted call ended (what [`Breaker::settle_quiet`] could not settle);
+    /// returns the transition it caused. May wait on the store's I/O. The call is counted even
+    /// when the store fails to take its outcome: it ran, and ended so.
+    #[inline]
+    pub fn report(&self, report: Report) -> StoreResult<Option<Transition>> {
+        self.counters.outcome(report.outcome);
+        Ok(self.counted(self.store.record(
+            &self.config,
+            report.ticket,
+            report.outcome,
+            report.trip,
+        )?))
     }
 
     /// The breaker as the next call would find it, without waiting; `None`: ask
@@ -104,7 +223,7 @@ impl<S: Store> Breaker<S> {
         let news = self.store.take_news();
         for notice in &news {
             if let Notice::Learned(t) = notice {
-                self.counters.transition(t.to);
+                self.transitioned(t);
             }
         }
         news
@@ -114,15 +233,16 @@ impl<S: Store> Breaker<S> {
     #[inline]
     pub fn acquire(&self) -> StoreResult<Admission> {
         let admission = self.store.acquire(&self.config)?;
-        Ok(self.counted_admission(admission))
+        Ok(self.timed(self.counted_admission(admission)))
     }
 
-    /// Reports how an admitted call ended; returns the transition it caused.
-    #[inline]
-    /// The call is counted even when the store fails to take its outcome: it ran, and ended so.
+    /// Reports how an admitted call ended, through the lock-free path when it can; returns the
+    /// transition it caused. May wait on the store's I/O.
     pub fn record(&self, ticket: Ticket, outcome: Outcome) -> StoreResult<Option<Transition>> {
-        self.counters.outcome(outcome);
-        Ok(self.counted(self.store.record(&self.config, ticket, outcome)?))
+        match self.settle_quiet(ticket, outcome) {
+            Ok(()) => Ok(None),
+            Err(report) => self.report(report),
+        }
     }
 
     /// Gives back a ticket whose call ended without an outcome; never blocks or fails.
@@ -135,13 +255,19 @@ impl<S: Store> Breaker<S> {
         self.store.snapshot(&self.config)
     }
 
-    /// Closes the circuit and zeroes the counts; `last_failure_time` is history and stays.
+    /// Closes the circuit and zeroes the counts (the window too); `last_failure_time` is
+    /// history and stays.
     pub fn reset(&self) -> StoreResult<Option<Transition>> {
-        Ok(self.counted(self.store.reset(&self.config)?))
+        let transition = self.store.reset(&self.config)?;
+        if let Some(window) = &self.window {
+            window.clear(); // also when it was CLOSED already
+        }
+        Ok(self.counted(transition))
     }
 
-    /// Forces the circuit open, restarting the recovery timer even when it was open already.
-    pub fn force_open(&self) -> StoreResult<Option<Transition>> {
-        Ok(self.counted(self.store.force_open(&self.config)?))
+    /// Forces the circuit open for `duration` (`None`: the usual open duration), restarting the
+    /// timer even when it was open already.
+    pub fn force_open(&self, duration: Option<Nanos>) -> StoreResult<Option<Transition>> {
+        Ok(self.counted(self.store.force_open(&self.config, duration)?))
     }
 }

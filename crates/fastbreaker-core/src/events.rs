@@ -12,6 +12,13 @@ use crate::machine::State;
 pub enum Reason {
     /// CLOSED -> OPEN: `failure_threshold` consecutive failures.
     FailureThreshold,
+    /// CLOSED -> OPEN: the failure rate over the window reached `failure_rate_threshold`.
+    FailureRate,
+    /// CLOSED -> OPEN: the share of slow calls over the window reached `slow_call_rate_threshold`.
+    SlowCallRate,
+    /// -> OPEN: a failure reported with the time to stay open (`record_failure(open_for=...)`,
+    /// a `Retry-After` answer).
+    OpenFor,
     /// OPEN -> HALF_OPEN: the recovery timeout passed and a call arrived.
     RecoveryTimeout,
     /// HALF_OPEN -> OPEN: a trial call failed.
@@ -32,6 +39,9 @@ impl Reason {
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::FailureThreshold => "failure_threshold",
+            Reason::FailureRate => "failure_rate",
+            Reason::SlowCallRate => "slow_call_rate",
+            Reason::OpenFor => "open_for",
             Reason::RecoveryTimeout => "recovery_timeout",
             Reason::TrialFailed => "trial_failed",
             Reason::TrialSucceeded => "trial_succeeded",
@@ -41,8 +51,11 @@ impl Reason {
         }
     }
 
-    pub const ALL: [Reason; 7] = [
+    pub const ALL: [Reason; 10] = [
         Reason::FailureThreshold,
+        Reason::FailureRate,
+        Reason::SlowCallRate,
+        Reason::OpenFor,
         Reason::RecoveryTimeout,
         Reason::TrialFailed,
         Reason::TrialSucceeded,

@@ -75,6 +75,9 @@ pub struct Ticket {
     pub(crate) generation: u64,
     /// The trial's id when the ticket holds a HALF_OPEN trial slot.
     pub(crate) trial: Option<u64>,
+    /// When the call was admitted, on the store's clock: set only for a breaker that times its
+    /// calls (slow-call rate), else 0.
+    pub(crate) started: Nanos,
 }
 
 impl Ticket {
@@ -83,6 +86,7 @@ impl Ticket {
         Ticket {
             generation,
             trial: None,
+            started: 0,
         }
     }
 
@@ -101,6 +105,7 @@ impl Ticket {
         Ticket {
             generation: generation | Self::SHARED,
             trial,
+            started: 0,
         }
     }
 
@@ -113,6 +118,16 @@ impl Ticket {
     pub(crate) fn generation(&self) -> u64 {
         self.generation & !Self::SHARED
     }
+}
+
+/// Why an outcome opens the circuit whatever the consecutive count says: a rate over the window
+/// reached ([`Reason::FailureRate`], [`Reason::SlowCallRate`]), or a failure whose caller was told
+/// when to come back ([`Reason::OpenFor`], with `open_for`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Trip {
+    pub reason: Reason,
+    /// How long to stay open; `None`: the usual open duration.
+    pub open_for: Option<Nanos>,
 }
 
 /// A HALF_OPEN trial in flight.
@@ -153,6 +168,8 @@ pub struct Snapshot {
     pub last_failure_time: Option<f64>,
     /// How long until an OPEN circuit admits a trial; zero otherwise.
     pub retry_after: Nanos,
+    /// How long the current (or last) opening lasts; `recovery_timeout` while CLOSED.
+    pub open_duration: Nanos,
 }
 
 /// The state of one circuit, and the rules that change it.
@@ -167,6 +184,10 @@ pub struct Machine {
     trials: VecDeque<Trial>,
     next_trial_id: u64,
     opened_at: Nanos,
+    /// How long the current opening lasts (backoff, `open(duration)`, `open_for`).
+    open_for: Nanos,
+    /// Half-open trials failed since the circuit last closed: the backoff exponent.
+    failed_trials: u32,
     generation: u64,
     last_failure_time: Option<f64>,
 }
@@ -189,16 +210,32 @@ impl Machine {
         self.failure_count
     }
 
-    fn open_timeout_elapsed(&self, config: &Config, now: Nanos) -> bool {
-        self.state == State::Open && now.saturating_sub(self.opened_at) >= config.recovery_timeout
+    fn open_timeout_elapsed(&self, now: Nanos) -> bool {
+        self.state == State::Open && now.saturating_sub(self.opened_at) >= self.open_for
     }
 
-    fn effective_state(&self, config: &Config, now: Nanos) -> State {
-        if self.open_timeout_elapsed(config, now) {
+    fn effective_state(&self, now: Nanos) -> State {
+        if self.open_timeout_elapsed(now) {
             State::HalfOpen
         } else {
             self.state
         }
+    }
+
+    /// Opens the circuit for `open_for` (`None`: the next duration the backoff gives).
+    fn open<C: Clock>(
+        &mut self,
+        config: &Config,
+        reason: Reason,
+        open_for: Option<Nanos>,
+        clock: &C,
+    ) -> Transition {
+        self.open_for = open_for.unwrap_or_else(|| {
+            config
+                .backoff
+                .next(config.recovery_timeout, self.failed_trials)
+        });
+        self.transition(State::Open, reason, clock)
     }
 
     /// Moves to `to`, starting a new generation, and describes the move.
@@ -218,6 +255,7 @@ impl Machine {
             State::Closed => {
                 self.failure_count = 0;
                 self.success_count = 0;
+                self.failed_trials = 0;
             }
         }
         Transition {
@@ -257,6 +295,7 @@ impl Machine {
         Ticket {
             generation: self.generation,
             trial: Some(id),
+            started: 0,
         }
     }
 
@@ -279,10 +318,10 @@ impl Machine {
             State::Open => {
                 let now = clock.now();
                 let elapsed = now.saturating_sub(self.opened_at);
-                if elapsed < config.recovery_timeout {
+                if elapsed < self.open_for {
                     return Admission::Rejected(Rejection {
                         state: State::Open,
-                        retry_after: config.recovery_timeout - elapsed,
+                        retry_after: self.open_for - elapsed,
                     });
                 }
                 let transition = self.transition(State::HalfOpen, Reason::RecoveryTimeout, clock);
@@ -302,12 +341,15 @@ impl Machine {
         }
     }
 
-    /// Reports how an admitted call ended. Returns the transition it caused, if any.
+    /// Reports how an admitted call ended. Returns the transition it caused, if any. With `trip`,
+    /// a CLOSED circuit opens whatever the consecutive count (a rate reached, or a failure with an
+    /// open duration of its own); a failed trial reopens for the trip's duration.
     pub fn record<C: Clock>(
         &mut self,
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
         clock: &C,
     ) -> Option<Transition> {
         if ticket.generation != self.generation {
@@ -322,12 +364,19 @@ impl Machine {
         match (self.state, outcome) {
             (State::Closed, Outcome::Success) => {
                 self.failure_count = 0;
-                None
+                // A success can reach a rate: the slow-call rate, or any rate once the window
+                // holds `minimum_calls`.
+                trip.map(|trip| self.open(config, trip.reason, trip.open_for, clock))
             }
             (State::Closed, Outcome::Failure) => {
                 self.count_failure(clock);
-                (self.failure_count >= config.failure_threshold)
-                    .then(|| self.transition(State::Open, Reason::FailureThreshold, clock))
+                if let Some(trip) = trip {
+                    return Some(self.open(config, trip.reason, trip.open_for, clock));
+                }
+                config
+                    .failure_threshold
+                    .is_some_and(|threshold| self.failure_count >= threshold)
+                    .then(|| self.open(config, Reason::FailureThreshold, None, clock))
             }
             (State::HalfOpen, Outcome::Success) => {
                 self.success_count = self.success_count.saturating_add(1);
@@ -336,7 +385,15 @@ impl Machine {
             }
             (State::HalfOpen, Outcome::Failure) => {
                 self.count_failure(clock);
-                Some(self.transition(State::Open, Reason::TrialFailed, clock))
+                self.failed_trials = self.failed_trials.saturating_add(1);
+                let (reason, open_for) = match trip {
+                    Some(Trip {
+                        reason,
+                        open_for: Some(open_for),
+                    }) => (reason, Some(open_for)),
+                    _ => (Reason::TrialFailed, None),
+                };
+                Some(self.open(config, reason, open_for, clock))
             }
             // The trial's slot was given back above; nothing else changes.
             (State::HalfOpen, Outcome::Ignored) => None,
@@ -348,10 +405,9 @@ impl Machine {
 
     /// The breaker as the next call would find it at `now`. Never changes anything.
     pub fn snapshot(&self, config: &Config, now: Nanos) -> Snapshot {
-        let state = self.effective_state(config, now);
+        let state = self.effective_state(now);
         let retry_after = if state == State::Open {
-            config
-                .recovery_timeout
+            self.open_for
                 .saturating_sub(now.saturating_sub(self.opened_at))
         } else {
             0
@@ -377,29 +433,44 @@ impl Machine {
             },
             last_failure_time: self.last_failure_time,
             retry_after,
+            open_duration: if self.state == State::Closed {
+                config.recovery_timeout
+            } else {
+                self.open_for
+            },
         }
     }
 
     /// Closes the circuit and zeroes the counts; `last_failure_time` is history and stays.
     /// Always starts a new generation; returns the transition when the state changed.
-    pub fn reset<C: Clock>(&mut self, config: &Config, clock: &C) -> Option<Transition> {
-        self.move_by_hand(config, State::Closed, Reason::Reset, clock)
+    pub fn reset<C: Clock>(&mut self, clock: &C) -> Option<Transition> {
+        self.move_by_hand(State::Closed, Reason::Reset, clock)
     }
 
-    /// Forces the circuit open, restarting the recovery timer even when it was open already.
-    /// Always starts a new generation; returns the transition when the state changed.
-    pub fn force_open<C: Clock>(&mut self, config: &Config, clock: &C) -> Option<Transition> {
-        self.move_by_hand(config, State::Open, Reason::Forced, clock)
+    /// Forces the circuit open for `duration` (`None`: the usual open duration), restarting the
+    /// timer even when it was open already. Always starts a new generation; returns the
+    /// transition when the state changed.
+    pub fn force_open<C: Clock>(
+        &mut self,
+        config: &Config,
+        duration: Option<Nanos>,
+        clock: &C,
+    ) -> Option<Transition> {
+        self.open_for = duration.unwrap_or_else(|| {
+            config
+                .backoff
+                .next(config.recovery_timeout, self.failed_trials)
+        });
+        self.move_by_hand(State::Open, Reason::Forced, clock)
     }
 
     fn move_by_hand<C: Clock>(
         &mut self,
-        config: &Config,
         to: State,
         reason: Reason,
         clock: &C,
     ) -> Option<Transition> {
-        let from = self.effective_state(config, clock.now());
+        let from = self.effective_state(clock.now());
         let mut transition = self.transition(to, reason, clock);
         transition.from = from;
         (from != to).then_some(transition)

@@ -202,11 +202,11 @@ fn late_outcomes_are_ignored() {
 fn reset_and_force_open_start_new_generations() {
     let clock = Arc::new(ManualClock::new());
     let b = breaker(&clock, 5, 1, 1, 30);
-    let t = b.force_open().unwrap().unwrap();
+    let t = b.force_open(None).unwrap().unwrap();
     assert_eq!((t.from, t.to), (State::Closed, State::Open));
     clock.advance(20 * SECOND);
     // Forcing open again restarts the timer but is no transition.
-    assert!(b.force_open().unwrap().is_none());
+    assert!(b.force_open(None).unwrap().is_none());
     assert_eq!(b.snapshot().unwrap().retry_after, 30 * SECOND);
     clock.advance(30 * SECOND);
     let trial = admit(&b, &clock);
@@ -341,7 +341,7 @@ fn trial_timeout_is_configurable() {
     let clock = Arc::new(ManualClock::new());
     let config = Config::new(1, 1, 1, 60 * SECOND, TrialTimeout::Limit(SECOND)).unwrap();
     let b = Breaker::new(config, MemoryStore::with_clock(Arc::clone(&clock)));
-    b.force_open().unwrap();
+    b.force_open(None).unwrap();
     clock.advance(60 * SECOND);
     let _hung = admit(&b, &clock);
     clock.advance(SECOND);
@@ -353,7 +353,7 @@ fn a_lock_free_admission_racing_a_transition_is_late() {
     let clock = Arc::new(ManualClock::new());
     let b = breaker(&clock, 1, 1, 1, 10);
     let before = admit(&b, &clock); // lock-free, CLOSED
-    b.force_open().unwrap();
+    b.force_open(None).unwrap();
     clock.advance(10 * SECOND);
     let trial = admit(&b, &clock);
     assert_eq!(b.record(before, Outcome::Success).unwrap(), None);
@@ -429,7 +429,7 @@ fn every_transition_carries_its_reason_and_time() {
         (closed.to, closed.reason, closed.successes_before),
         (State::Closed, Reason::TrialSucceeded, 1)
     );
-    assert_eq!(b.force_open().unwrap().unwrap().reason, Reason::Forced);
+    assert_eq!(b.force_open(None).unwrap().unwrap().reason, Reason::Forced);
     assert_eq!(b.reset().unwrap().unwrap().reason, Reason::Reset);
 }
 
@@ -449,7 +449,7 @@ fn script<S: Store>(b: &Breaker<S>, clock: &ManualClock) -> Vec<String> {
     note(format!("{:?}", b.record(second, Outcome::Ignored).unwrap()));
     note(format!("{:?}", b.snapshot().unwrap()));
     note(format!("{:?}", run(b, clock, Outcome::Success)));
-    note(format!("{:?}", b.force_open().unwrap()));
+    note(format!("{:?}", b.force_open(None).unwrap()));
     note(format!("{:?}", b.reset().unwrap()));
     note(format!("{:?}", b.snapshot().unwrap()));
     seen
@@ -476,7 +476,7 @@ fn a_released_ticket_is_handed_on_by_the_next_operation_and_frees_its_slot() {
     let clock = Arc::new(ManualClock::new());
     let config = Config::new(1, 1, 1, 0, TrialTimeout::RecoveryTimeout).unwrap();
     let b = Breaker::new(config, RecordingStore::new(Arc::clone(&clock)));
-    b.force_open().unwrap();
+    b.force_open(None).unwrap();
     let trial = admit(&b, &clock);
     assert!(trial.is_trial());
     assert!(matches!(b.acquire().unwrap(), Admission::Rejected(_)));
@@ -499,7 +499,7 @@ fn a_store_error_reaches_the_caller_and_changes_nothing() {
     let unavailable = StoreError::Unavailable("told to fail".to_owned());
     assert_eq!(b.record(ticket, Outcome::Failure), Err(unavailable.clone()));
     assert_eq!(b.acquire(), Err(unavailable.clone()));
-    assert_eq!(b.force_open(), Err(unavailable));
+    assert_eq!(b.force_open(None), Err(unavailable));
     assert!(b.snapshot().is_err());
     b.store().set_unavailable(false);
     assert_eq!(b.snapshot().unwrap().state, State::Closed);
@@ -519,10 +519,10 @@ fn call<S: Store>(b: &Breaker<S>, outcome: Outcome) -> Option<Transition> {
             Admission::Rejected(r) => panic!("rejected: {r:?}"),
         },
     };
-    if b.settle_quiet(ticket, outcome) {
-        return None;
+    match b.settle_quiet(ticket, outcome) {
+        Ok(()) => None,
+        Err(report) => b.try_report(report).unwrap(),
     }
-    b.try_record(ticket, outcome).unwrap()
 }
 
 #[test]
@@ -538,8 +538,8 @@ fn counters_count_every_outcome_and_transition_once() {
     b.counters().rejected(); // the bindings count what they turn away
     clock.advance(10 * SECOND);
     assert_eq!(call(&b, Outcome::Success).unwrap().to, State::Closed); // half-open, then closed
-    b.force_open().unwrap();
-    b.force_open().unwrap(); // already open: the timer restarts, no transition
+    b.force_open(None).unwrap();
+    b.force_open(None).unwrap(); // already open: the timer restarts, no transition
     b.reset().unwrap();
     b.reset().unwrap(); // already closed: no transition
     let released = admit(&b, &clock);
@@ -584,4 +584,208 @@ fn counters_are_exact_under_threads_on_both_paths() {
     assert_eq!(counts.failure, failures);
     assert_eq!(counts.ignored, 2 * 5_000);
     assert_eq!(counts.success, 8 * 5_000 - 2 * 5_000 - failures);
+}
+
+fn with_policies(clock: &Arc<ManualClock>, policies: Policies) -> Memory {
+    let config = Config::new(5, 1, 1, 10 * SECOND, TrialTimeout::RecoveryTimeout)
+        .unwrap()
+        .with_policies(policies)
+        .unwrap();
+    Breaker::new(config, MemoryStore::with_clock(Arc::clone(clock)))
+}
+
+#[test]
+fn a_failure_rate_opens_a_circuit_that_never_sees_failures_in_a_row() {
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            failure_rate_threshold: Some(0.5),
+            minimum_calls: Some(4),
+            window_calls: Some(4),
+            ..Policies::default()
+        },
+    );
+    // Alternating: the consecutive count never passes 1.
+    assert_eq!(run_fast(&b, Outcome::Failure), None);
+    assert_eq!(run_fast(&b, Outcome::Success), None);
+    assert_eq!(
+        run_fast(&b, Outcome::Failure),
+        None,
+        "3 calls: below the minimum"
+    );
+    let t = run_fast(&b, Outcome::Success).expect("2 of 4 failed: 0.5");
+    assert_eq!((t.to, t.reason), (State::Open, Reason::FailureRate));
+    // The window starts over with the next CLOSED period.
+    clock.advance(10 * SECOND);
+    assert_eq!(run(&b, &clock, Outcome::Success).unwrap().to, State::Closed);
+    assert_eq!(b.window_totals(), Some(Policy::totals(0, 0, 0)));
+    assert_eq!(run_fast(&b, Outcome::Failure), None);
+    assert_eq!(b.window_totals(), Some(Policy::totals(1, 1, 0)));
+}
+
+#[test]
+fn ignored_late_and_trial_outcomes_stay_out_of_the_window() {
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            failure_rate_threshold: Some(1.0),
+            minimum_calls: Some(2),
+            ..Policies::default()
+        },
+    );
+    let late = admit(&b, &clock);
+    run_fast(&b, Outcome::Ignored);
+    assert_eq!(b.window_totals(), Some(Policy::totals(0, 0, 0)));
+    b.reset().unwrap();
+    assert_eq!(b.record(late, Outcome::Failure).unwrap(), None);
+    assert_eq!(b.window_totals(), Some(Policy::totals(0, 0, 0)), "late");
+    b.force_open(Some(0)).unwrap();
+    assert_eq!(run(&b, &clock, Outcome::Success).unwrap().to, State::Closed);
+    assert_eq!(b.window_totals(), Some(Policy::totals(0, 0, 0)), "a trial");
+}
+
+#[test]
+fn slow_calls_open_the_circuit_and_a_slow_failure_counts_twice() {
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            no_failure_threshold: true,
+            slow_call_duration: Some(SECOND),
+            slow_call_rate_threshold: Some(0.5),
+            minimum_calls: Some(2),
+            window_seconds: Some(60 * SECOND),
+            ..Policies::default()
+        },
+    );
+    let slow = |outcome| {
+        let ticket = admit(&b, &clock);
+        clock.advance(SECOND + 1);
+        b.record(ticket, outcome).unwrap()
+    };
+    assert_eq!(slow(Outcome::Failure), None, "below the minimum");
+    assert_eq!(b.window_totals(), Some(Policy::totals(1, 1, 1)));
+    let ticket = admit(&b, &clock);
+    clock.advance(SECOND); // exactly the duration: not slow
+    let t = b
+        .record(ticket, Outcome::Success)
+        .unwrap()
+        .expect("1 of 2 slow");
+    assert_eq!((t.to, t.reason), (State::Open, Reason::SlowCallRate));
+}
+
+#[test]
+fn failure_threshold_none_leaves_only_the_rates() {
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            no_failure_threshold: true,
+            failure_rate_threshold: Some(1.0),
+            minimum_calls: Some(100),
+            ..Policies::default()
+        },
+    );
+    for _ in 0..99 {
+        assert_eq!(run_fast(&b, Outcome::Failure), None);
+    }
+    assert_eq!(b.snapshot().unwrap().failure_count, 99);
+    assert_eq!(
+        run_fast(&b, Outcome::Failure).unwrap().reason,
+        Reason::FailureRate
+    );
+}
+
+#[test]
+fn backoff_lengthens_each_reopening_and_closing_starts_over() {
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            recovery_backoff: Some(2.0),
+            max_recovery_timeout: Some(30 * SECOND),
+            ..Policies::default()
+        },
+    );
+    for _ in 0..5 {
+        run(&b, &clock, Outcome::Failure);
+    }
+    let mut durations = vec![b.snapshot().unwrap().open_duration];
+    for _ in 0..3 {
+        clock.advance(durations.last().copied().unwrap());
+        run(&b, &clock, Outcome::Failure); // a failed trial
+        durations.push(b.snapshot().unwrap().retry_after);
+    }
+    assert_eq!(durations, [10, 20, 30, 30].map(|s| s * SECOND));
+    clock.advance(30 * SECOND);
+    run(&b, &clock, Outcome::Success);
+    assert_eq!(state(&b, &clock), State::Closed);
+    for _ in 0..5 {
+        run(&b, &clock, Outcome::Failure);
+    }
+    assert_eq!(
+        b.snapshot().unwrap().retry_after,
+        10 * SECOND,
+        "starts over"
+    );
+}
+
+#[test]
+fn open_for_and_open_duration_set_the_time_exactly() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 5, 1, 1, 60);
+    let ticket = admit(&b, &clock);
+    let t = b
+        .report(Report::failure_open_for(ticket, 7 * SECOND))
+        .unwrap()
+        .expect("one failure, below the threshold, opens it");
+    assert_eq!(
+        (t.to, t.reason, t.failure_count),
+        (State::Open, Reason::OpenFor, 1)
+    );
+    assert_eq!(b.snapshot().unwrap().retry_after, 7 * SECOND);
+    assert_eq!(b.snapshot().unwrap().open_duration, 7 * SECOND);
+    clock.advance(7 * SECOND);
+    // A failed trial told when to come back: that long, not the usual minute.
+    let trial = admit(&b, &clock);
+    b.report(Report::failure_open_for(trial, 3 * SECOND))
+        .unwrap();
+    assert_eq!(b.snapshot().unwrap().retry_after, 3 * SECOND);
+    // A late one changes nothing.
+    b.force_open(Some(2 * SECOND)).unwrap();
+    assert_eq!(
+        b.report(Report::failure_open_for(trial, SECOND)).unwrap(),
+        None
+    );
+    assert_eq!(b.snapshot().unwrap().retry_after, 2 * SECOND);
+    b.force_open(None).unwrap();
+    assert_eq!(
+        b.snapshot().unwrap().retry_after,
+        60 * SECOND,
+        "the usual duration"
+    );
+}
+
+/// Admits a call and settles it the way the bindings do: lock-free when it can.
+fn run_fast(b: &Memory, outcome: Outcome) -> Option<Transition> {
+    let ticket = b.admit_closed().expect("closed");
+    match b.settle_quiet(ticket, outcome) {
+        Ok(()) => None,
+        Err(report) => b.report(report).unwrap(),
+    }
+}
+
+/// Window totals, for comparisons.
+struct Policy;
+
+impl Policy {
+    fn totals(calls: u64, failures: u64, slow: u64) -> crate::policy::Totals {
+        crate::policy::Totals {
+            calls,
+            failures,
+            slow,
+        }
+    }
 }

@@ -117,9 +117,15 @@ fn failures_count_across_the_fleet_and_a_success_anywhere_resets_them() {
         .breaker("db", config);
 
     let ticket = admit(&a, &config).unwrap();
-    assert_eq!(a.record(&config, ticket, Outcome::Failure).unwrap(), None);
+    assert_eq!(
+        a.record(&config, ticket, Outcome::Failure, None).unwrap(),
+        None
+    );
     let ticket = admit(&b, &config).unwrap();
-    assert_eq!(b.record(&config, ticket, Outcome::Failure).unwrap(), None);
+    assert_eq!(
+        b.record(&config, ticket, Outcome::Failure, None).unwrap(),
+        None
+    );
     assert_eq!(a.snapshot(&config).unwrap().failure_count, 2);
 
     // A success in A resets the fleet's consecutive count: B's next failure is the first again.
@@ -127,13 +133,20 @@ fn failures_count_across_the_fleet_and_a_success_anywhere_resets_them() {
         a.snapshot(&config).unwrap().failure_count == 2
     });
     let ticket = admit(&a, &config).unwrap();
-    assert_eq!(a.record(&config, ticket, Outcome::Success).unwrap(), None);
+    assert_eq!(
+        a.record(&config, ticket, Outcome::Success, None).unwrap(),
+        None
+    );
     assert_eq!(b.snapshot(&config).unwrap().failure_count, 0);
 
     let mut transitions = Vec::new();
     for store in [&a, &b, &a] {
         let ticket = admit(store, &config).unwrap();
-        transitions.push(store.record(&config, ticket, Outcome::Failure).unwrap());
+        transitions.push(
+            store
+                .record(&config, ticket, Outcome::Failure, None)
+                .unwrap(),
+        );
     }
     assert_eq!(transitions[..2], [None, None]);
     let opened = transitions[2].expect("the third failure in a row, fleet-wide, opens it");
@@ -175,7 +188,9 @@ fn the_trial_cap_holds_for_the_whole_fleet_and_hung_trials_give_their_slot_back(
         })
         .collect();
     let ticket = admit(&stores[0], &config).unwrap();
-    stores[0].record(&config, ticket, Outcome::Failure).unwrap();
+    stores[0]
+        .record(&config, ticket, Outcome::Failure, None)
+        .unwrap();
     std::thread::sleep(Duration::from_millis(150));
     let admitted: Vec<_> = (0..12)
         .filter_map(|i| admit(&stores[i % 4], &config))
@@ -193,13 +208,15 @@ fn the_trial_cap_holds_for_the_whole_fleet_and_hung_trials_give_their_slot_back(
     assert!(late.is_trial());
     // The first trial's success still counts (same half-open period): success_threshold 1.
     let transition = stores[0]
-        .record(&config, admitted[0], Outcome::Success)
+        .record(&config, admitted[0], Outcome::Success, None)
         .unwrap()
         .expect("closes");
     assert_eq!(transition.to, State::Closed);
     // The other tickets are late now: they change nothing.
     assert_eq!(
-        stores[1].record(&config, late, Outcome::Failure).unwrap(),
+        stores[1]
+            .record(&config, late, Outcome::Failure, None)
+            .unwrap(),
         None
     );
     assert_eq!(stores[2].snapshot(&config).unwrap().state, State::Closed);
@@ -216,11 +233,17 @@ fn reset_and_open_act_on_the_whole_fleet() {
         .unwrap()
         .breaker("x", config);
     let ticket = admit(&a, &config).unwrap();
-    let opened = b.force_open(&config).unwrap().expect("closed -> open");
+    let opened = b
+        .force_open(&config, None)
+        .unwrap()
+        .expect("closed -> open");
     assert_eq!(opened.from, State::Closed);
     assert_eq!(a.snapshot(&config).unwrap().state, State::Open);
     // A call admitted before the opening is late: its failure counts nothing.
-    assert_eq!(a.record(&config, ticket, Outcome::Failure).unwrap(), None);
+    assert_eq!(
+        a.record(&config, ticket, Outcome::Failure, None).unwrap(),
+        None
+    );
     assert_eq!(a.snapshot(&config).unwrap().failure_count, 0);
     let closed = a.reset(&config).unwrap().expect("open -> closed");
     assert_eq!((closed.from, closed.to), (State::Open, State::Closed));
@@ -257,9 +280,13 @@ fn an_unreachable_server_leaves_each_breaker_to_itself_as_configured() {
                 let Admission::Admitted(ticket, _) = first else {
                     panic!("{first:?}")
                 };
-                breaker.record(&config, ticket, Outcome::Failure).unwrap();
+                breaker
+                    .record(&config, ticket, Outcome::Failure, None)
+                    .unwrap();
                 let ticket = admit(&breaker, &config).unwrap();
-                let opened = breaker.record(&config, ticket, Outcome::Failure).unwrap();
+                let opened = breaker
+                    .record(&config, ticket, Outcome::Failure, None)
+                    .unwrap();
                 assert_eq!(opened.map(|t| t.to), Some(State::Open));
                 assert!(admit(&breaker, &config).is_none());
             }
@@ -267,7 +294,9 @@ fn an_unreachable_server_leaves_each_breaker_to_itself_as_configured() {
                 for _ in 0..5 {
                     let ticket = admit(&breaker, &config).expect("let through");
                     assert_eq!(
-                        breaker.record(&config, ticket, Outcome::Failure).unwrap(),
+                        breaker
+                            .record(&config, ticket, Outcome::Failure, None)
+                            .unwrap(),
                         None
                     );
                 }

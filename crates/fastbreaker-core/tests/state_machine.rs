@@ -139,7 +139,7 @@ proptest! {
                     prop_assert_eq!(after.last_failure_time, before.last_failure_time);
                 }
                 Op::ForceOpen => {
-                    if let Some(t) = breaker.force_open().unwrap() {
+                    if let Some(t) = breaker.force_open(None).unwrap() {
                         prop_assert!(allowed(&t, "force_open"), "{t:?}");
                     }
                     changes += 1;
@@ -154,7 +154,7 @@ proptest! {
             prop_assert!(now.trials_in_flight <= config.half_open_max_calls);
             match now.state {
                 State::Closed => {
-                    prop_assert!(now.failure_count < config.failure_threshold);
+                    prop_assert!(now.failure_count < config.failure_threshold.unwrap());
                     prop_assert_eq!(now.success_count, 0);
                     prop_assert_eq!(now.retry_after, 0);
                 }
@@ -174,7 +174,7 @@ proptest! {
     fn half_open_never_admits_more_than_its_slots(config in config(), attempts in 1usize..20) {
         let clock = Arc::new(ManualClock::new());
         let breaker = Breaker::new(config, MemoryStore::with_clock(Arc::clone(&clock)));
-        breaker.force_open().unwrap();
+        breaker.force_open(None).unwrap();
         clock.advance(config.recovery_timeout);
         let admitted = (0..attempts)
             .filter(|_| matches!(breaker.acquire().unwrap(), Admission::Admitted(..)))

@@ -12,10 +12,10 @@ use parking_lot::Mutex;
 
 use super::summary::Summary;
 use super::{Store, StoreResult};
-use crate::clock::{Clock, ProcessClock};
+use crate::clock::{Clock, Nanos, ProcessClock};
 use crate::config::Config;
 use crate::events::Transition;
-use crate::machine::{Admission, Machine, Outcome, Snapshot, Ticket};
+use crate::machine::{Admission, Machine, Outcome, Snapshot, Ticket, Trip};
 
 /// The [`Summary`] word of `machine`, published after every change of the state.
 fn summary_of(machine: &Machine) -> u64 {
@@ -98,13 +98,28 @@ impl<C: Clock> MemoryStore<C> {
         }
     }
 
+    /// Whether `ticket` was admitted in the CLOSED generation the circuit is in now.
+    #[inline(always)]
+    pub fn is_current_closed(&self, ticket: Ticket) -> bool {
+        let summary = self.summary.load(Ordering::Acquire);
+        ticket.trial.is_none()
+            && summary & Summary::STATE_BITS == Summary::CLOSED
+            && summary >> Summary::GENERATION_SHIFT == ticket.generation
+    }
+
     /// Reports an outcome (never fails).
     #[inline]
-    pub fn settle(&self, config: &Config, ticket: Ticket, outcome: Outcome) -> Option<Transition> {
-        if self.settle_quiet(ticket, outcome) {
+    pub fn settle(
+        &self,
+        config: &Config,
+        ticket: Ticket,
+        outcome: Outcome,
+        trip: Option<Trip>,
+    ) -> Option<Transition> {
+        if trip.is_none() && self.settle_quiet(ticket, outcome) {
             return None;
         }
-        self.change(|machine| machine.record(config, ticket, outcome, &self.clock))
+        self.change(|machine| machine.record(config, ticket, outcome, trip, &self.clock))
     }
 
     pub fn view(&self, config: &Config) -> Snapshot {
@@ -120,6 +135,16 @@ impl<C: Clock> MemoryStore<C> {
 }
 
 impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
+    #[inline(always)]
+    fn now(&self) -> Nanos {
+        self.clock.now()
+    }
+
+    #[inline(always)]
+    fn is_current_closed(&self, ticket: Ticket) -> bool {
+        MemoryStore::is_current_closed(self, ticket)
+    }
+
     #[inline(always)]
     fn admit_closed(&self) -> Option<Ticket> {
         MemoryStore::admit_closed(self)
@@ -141,8 +166,9 @@ impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> Option<Option<Transition>> {
-        Some(self.settle(config, ticket, outcome))
+        Some(self.settle(config, ticket, outcome, trip))
     }
 
     fn try_snapshot(&self, config: &Config) -> Option<Snapshot> {
@@ -160,13 +186,14 @@ impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> StoreResult<Option<Transition>> {
-        Ok(self.settle(config, ticket, outcome))
+        Ok(self.settle(config, ticket, outcome, trip))
     }
 
     fn release(&self, config: &Config, ticket: Ticket) {
         // Memory needs no queue: applying it is a few instructions under the lock.
-        let transition = self.settle(config, ticket, Outcome::Ignored);
+        let transition = self.settle(config, ticket, Outcome::Ignored, None);
         debug_assert!(transition.is_none(), "an ignored outcome made a transition");
     }
 
@@ -174,12 +201,16 @@ impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
         Ok(self.view(config))
     }
 
-    fn reset(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        Ok(self.change(|machine| machine.reset(config, &self.clock)))
+    fn reset(&self, _config: &Config) -> StoreResult<Option<Transition>> {
+        Ok(self.change(|machine| machine.reset(&self.clock)))
     }
 
-    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        Ok(self.change(|machine| machine.force_open(config, &self.clock)))
+    fn force_open(
+        &self,
+        config: &Config,
+        duration: Option<Nanos>,
+    ) -> StoreResult<Option<Transition>> {
+        Ok(self.change(|machine| machine.force_open(config, duration, &self.clock)))
     }
 
     fn describe(&self) -> String {

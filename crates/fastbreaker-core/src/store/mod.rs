@@ -23,9 +23,10 @@ mod summary;
 pub use self::redis::{RedisBreakerStore, RedisSettings, RedisStore, TlsFiles, Unavailable};
 pub use memory::MemoryStore;
 
+use crate::clock::{Clock, Nanos, ProcessClock};
 use crate::config::Config;
 use crate::events::{Notice, Transition};
-use crate::machine::{Admission, Outcome, Snapshot, Ticket};
+use crate::machine::{Admission, Outcome, Snapshot, Ticket, Trip};
 
 /// Why a store could not carry out an operation.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -56,6 +57,26 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Where a breaker's state lives. Every method is called with no lock of the caller's held, and
 /// none of them may call back into the caller.
 pub trait Store: Send + Sync {
+    /// Why this store cannot keep a breaker with `config` (a policy it does not support yet),
+    /// checked when the breaker is built; `Ok`: it can.
+    fn check(&self, config: &Config) -> Result<(), String> {
+        let _ = config;
+        Ok(())
+    }
+
+    /// The store's monotonic time, for durations measured in this process (slow calls, time
+    /// windows).
+    fn now(&self) -> Nanos {
+        ProcessClock.now()
+    }
+
+    /// Whether `ticket` was issued by the CLOSED period the store is in now (an outcome that a
+    /// sliding window of this period should hold). Never waits; `false` when it cannot tell.
+    fn is_current_closed(&self, ticket: Ticket) -> bool {
+        let _ = ticket;
+        false
+    }
+
     /// The hot path: admits a call to a CLOSED circuit without a lock and without waiting, or
     /// `None` when the store must decide with [`Store::try_acquire`] or [`Store::acquire`].
     fn admit_closed(&self) -> Option<Ticket> {
@@ -87,17 +108,20 @@ pub trait Store: Send + Sync {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> Option<Option<Transition>> {
-        let _ = (config, ticket, outcome);
+        let _ = (config, ticket, outcome, trip);
         None
     }
 
-    /// Reports how an admitted call ended; returns the transition it caused.
+    /// Reports how an admitted call ended; returns the transition it caused. With `trip`, the
+    /// outcome opens the circuit (see [`crate::machine::Machine::record`]).
     fn record(
         &self,
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> StoreResult<Option<Transition>>;
 
     /// Gives back a ticket whose call ended without an outcome (taken as ignored). Never blocks,
@@ -118,8 +142,12 @@ pub trait Store: Send + Sync {
     /// Closes the circuit and zeroes the counts.
     fn reset(&self, config: &Config) -> StoreResult<Option<Transition>>;
 
-    /// Opens the circuit, restarting the recovery timer.
-    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>>;
+    /// Opens the circuit for `duration` (`None`: the usual open duration), restarting the timer.
+    fn force_open(
+        &self,
+        config: &Config,
+        duration: Option<Nanos>,
+    ) -> StoreResult<Option<Transition>>;
 
     /// What the store is, for statuses: `"memory"`, or where it is.
     fn describe(&self) -> String;
@@ -166,6 +194,20 @@ macro_rules! dispatch {
 }
 
 impl Store for AnyStore {
+    fn check(&self, config: &Config) -> Result<(), String> {
+        dispatch!(self, store => store.check(config))
+    }
+
+    #[inline(always)]
+    fn now(&self) -> Nanos {
+        dispatch!(self, store => store.now())
+    }
+
+    #[inline(always)]
+    fn is_current_closed(&self, ticket: Ticket) -> bool {
+        dispatch!(self, store => store.is_current_closed(ticket))
+    }
+
     #[inline(always)]
     fn admit_closed(&self) -> Option<Ticket> {
         dispatch!(self, store => store.admit_closed())
@@ -190,10 +232,11 @@ impl Store for AnyStore {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> Option<Option<Transition>> {
         match self {
-            AnyStore::Memory(store) => Some(store.settle(config, ticket, outcome)),
-            AnyStore::Redis(store) => store.try_record(config, ticket, outcome),
+            AnyStore::Memory(store) => Some(store.settle(config, ticket, outcome, trip)),
+            AnyStore::Redis(store) => store.try_record(config, ticket, outcome, trip),
         }
     }
 
@@ -212,8 +255,9 @@ impl Store for AnyStore {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> StoreResult<Option<Transition>> {
-        dispatch!(self, store => store.record(config, ticket, outcome))
+        dispatch!(self, store => store.record(config, ticket, outcome, trip))
     }
 
     fn release(&self, config: &Config, ticket: Ticket) {
@@ -228,8 +272,12 @@ impl Store for AnyStore {
         dispatch!(self, store => store.reset(config))
     }
 
-    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        dispatch!(self, store => store.force_open(config))
+    fn force_open(
+        &self,
+        config: &Config,
+        duration: Option<Nanos>,
+    ) -> StoreResult<Option<Transition>> {
+        dispatch!(self, store => store.force_open(config, duration))
     }
 
     fn describe(&self) -> String {

@@ -9,10 +9,10 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use super::{Store, StoreError, StoreResult};
-use crate::clock::{Clock, ManualClock};
+use crate::clock::{Clock, ManualClock, Nanos};
 use crate::config::Config;
 use crate::events::Transition;
-use crate::machine::{Admission, Machine, Outcome, Snapshot, Ticket};
+use crate::machine::{Admission, Machine, Outcome, Snapshot, Ticket, Trip};
 
 /// One operation, as the store saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -70,7 +70,8 @@ impl RecordingStore {
         if !released.is_empty() {
             self.ops.lock().push(Op::Drain(released.len()));
             for ticket in released {
-                let transition = machine.record(config, ticket, Outcome::Ignored, &*self.clock);
+                let transition =
+                    machine.record(config, ticket, Outcome::Ignored, None, &*self.clock);
                 assert!(transition.is_none(), "an ignored outcome made a transition");
             }
         }
@@ -80,6 +81,10 @@ impl RecordingStore {
 }
 
 impl Store for RecordingStore {
+    fn now(&self) -> Nanos {
+        self.clock.now()
+    }
+
     fn acquire(&self, config: &Config) -> StoreResult<Admission> {
         self.operate(config, Op::Acquire, |m, clock| m.acquire(config, clock))
     }
@@ -89,9 +94,10 @@ impl Store for RecordingStore {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> StoreResult<Option<Transition>> {
         self.operate(config, Op::Record(outcome), |m, clock| {
-            m.record(config, ticket, outcome, clock)
+            m.record(config, ticket, outcome, trip, clock)
         })
     }
 
@@ -107,12 +113,16 @@ impl Store for RecordingStore {
     }
 
     fn reset(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        self.operate(config, Op::Reset, |m, clock| m.reset(config, clock))
+        self.operate(config, Op::Reset, |m, clock| m.reset(clock))
     }
 
-    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
+    fn force_open(
+        &self,
+        config: &Config,
+        duration: Option<Nanos>,
+    ) -> StoreResult<Option<Transition>> {
         self.operate(config, Op::ForceOpen, |m, clock| {
-            m.force_open(config, clock)
+            m.force_open(config, duration, clock)
         })
     }
 

@@ -45,7 +45,7 @@ use super::{MemoryStore, Store, StoreError, StoreResult};
 use crate::clock::{Nanos, NANOS_PER_SECOND};
 use crate::config::{Config, ConfigError};
 use crate::events::{Notice, Reason, Transition};
-use crate::machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket};
+use crate::machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket, Trip};
 
 /// What a breaker does while its store cannot be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -210,12 +210,14 @@ struct Update {
     /// How long the circuit stays OPEN from now (zero otherwise).
     open_remaining: Nanos,
     trials_in_flight: u32,
+    /// How long the current opening lasts (script replies say; messages do not).
+    open_duration: Option<Nanos>,
 }
 
 impl Update {
     /// The breaker as the next call would find it: HALF_OPEN once an OPEN circuit's recovery
     /// timeout has passed (its trials not started yet).
-    fn snapshot(&self) -> Snapshot {
+    fn snapshot(&self, config: &Config) -> Snapshot {
         let past_timeout = self.state == State::Open && self.open_remaining == 0;
         Snapshot {
             state: if past_timeout {
@@ -228,6 +230,10 @@ impl Update {
             trials_in_flight: self.trials_in_flight,
             last_failure_time: self.last_failure_time,
             retry_after: self.open_remaining,
+            open_duration: match self.state {
+                State::Closed => config.recovery_timeout,
+                _ => self.open_duration.unwrap_or(config.recovery_timeout),
+            },
         }
     }
 }
@@ -302,8 +308,8 @@ fn parse_reply(value: Value) -> Result<Reply, String> {
     let Value::Array(items) = value else {
         return Err(format!("expected an array, got {value:?}"));
     };
-    if items.len() != 18 {
-        return Err(format!("expected 18 items, got {}", items.len()));
+    if items.len() != 19 {
+        return Err(format!("expected 19 items, got {}", items.len()));
     }
     let int = |i: usize| -> Result<i64, String> {
         match &items[i] {
@@ -333,6 +339,7 @@ fn parse_reply(value: Value) -> Result<Reply, String> {
         last_failure_time: last_failure(int(6)?),
         open_remaining: nanos_from_micros(int(7)?),
         trials_in_flight: count(int(8)?),
+        open_duration: Some(nanos_from_micros(int(18)?)),
     };
     let remaining = int(11)?;
     let transition = transition_of(
@@ -386,6 +393,7 @@ fn parse_message(payload: &str) -> Result<Message, String> {
         last_failure_time: last_failure(int(7)?),
         open_remaining: nanos_from_micros(int(8)?),
         trials_in_flight: 0,
+        open_duration: None,
     };
     let transition = transition_of(
         int(9)?,
@@ -547,7 +555,7 @@ impl Shared {
             && self.local.view(&self.config).state == State::Closed
         {
             // Not reported: the process showed this state already.
-            let _ = self.local.force_open(&self.config);
+            let _ = self.local.force_open(&self.config, None);
         }
     }
 
@@ -1036,7 +1044,8 @@ impl Inner {
                 .arg(micros(config.recovery_timeout))
                 .arg(config.trial_timeout.map_or(0, micros))
                 .arg(config.half_open_max_calls)
-                .arg(config.failure_threshold)
+                // The store refuses a breaker without one (see `check`).
+                .arg(config.failure_threshold.unwrap_or(u32::MAX))
                 .arg(config.success_threshold);
             for arg in extra {
                 invocation.arg(arg);
@@ -1199,7 +1208,7 @@ impl Inner {
             let Some(ticket) = shared.released.lock().pop() else {
                 return Ok(());
             };
-            let result = self.record_remote(shared, &shared.config, ticket, Outcome::Ignored);
+            let result = self.record_remote(shared, &shared.config, ticket, Outcome::Ignored, None);
             if let Err(error) = result {
                 shared.released.lock().push(ticket);
                 return Err(error);
@@ -1213,6 +1222,7 @@ impl Inner {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> StoreResult<Option<Transition>> {
         let outcome = match outcome {
             Outcome::Success => "success",
@@ -1228,6 +1238,9 @@ impl Inner {
                 ticket.generation().to_string(),
                 trial.to_string(),
                 outcome.to_owned(),
+                trip.and_then(|t| t.open_for)
+                    .map_or(-1, |d| micros(d) as i64)
+                    .to_string(),
             ],
         )?;
         Ok(self.settle_reply(shared, &reply, None))
@@ -1462,6 +1475,7 @@ impl RedisBreakerStore {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> Option<Transition> {
         if ticket.is_shared() && ticket.trial.is_some() {
             // A trial of the fleet whose outcome cannot be told: its slot on the server is handed
@@ -1473,11 +1487,11 @@ impl RedisBreakerStore {
             return None;
         }
         if !ticket.is_shared() {
-            return self.shared.local.settle(config, ticket, outcome);
+            return self.shared.local.settle(config, ticket, outcome, trip);
         }
         match self.shared.local.admit(config) {
             Admission::Admitted(local, _) if !local.is_trial() => {
-                self.shared.local.settle(config, local, outcome)
+                self.shared.local.settle(config, local, outcome, trip)
             }
             Admission::Admitted(local, transition) => {
                 // Only a trial could be admitted: this outcome was not one. Give the slot back.
@@ -1503,6 +1517,7 @@ impl RedisBreakerStore {
                 trials_in_flight: 0,
                 last_failure_time: None,
                 retry_after: 0,
+                open_duration: config.recovery_timeout,
             },
             Unavailable::Open => Snapshot {
                 state: State::Open,
@@ -1511,34 +1526,47 @@ impl RedisBreakerStore {
                 trials_in_flight: 0,
                 last_failure_time: None,
                 retry_after: RETRY_INTERVAL.as_nanos() as u64,
+                open_duration: RETRY_INTERVAL.as_nanos() as u64,
             },
         }
     }
 
-    /// `reset()` (`to`: CLOSED) or `open()` (`to`: OPEN), for the fleet and for the local state.
-    fn manual(&self, config: &Config, to: State) -> StoreResult<Option<Transition>> {
+    /// `reset()` (`to`: CLOSED) or `open(duration)` (`to`: OPEN), for the fleet and for the
+    /// local state.
+    fn manual(
+        &self,
+        config: &Config,
+        to: State,
+        duration: Option<Nanos>,
+    ) -> StoreResult<Option<Transition>> {
         if !self.local_only() {
+            let duration_arg = duration.map_or(-1, |d| micros(d) as i64).to_string();
             match self.inner().script(
                 &scripts().manual,
                 &self.shared,
                 config,
-                &[to.as_str().to_owned()],
+                &[to.as_str().to_owned(), duration_arg],
             ) {
                 Ok(reply) => {
                     // The local state follows, for when the server goes away.
-                    let _ = self.manual_locally(config, to);
+                    let _ = self.manual_locally(config, to, duration);
                     return Ok(self.inner().settle_reply(&self.shared, &reply, None));
                 }
                 Err(error) => self.unreachable(&error),
             }
         }
-        Ok(self.manual_locally(config, to))
+        Ok(self.manual_locally(config, to, duration))
     }
 
-    fn manual_locally(&self, config: &Config, to: State) -> Option<Transition> {
+    fn manual_locally(
+        &self,
+        config: &Config,
+        to: State,
+        duration: Option<Nanos>,
+    ) -> Option<Transition> {
         let local = &self.shared.local;
         let result = if to == State::Open {
-            local.force_open(config)
+            local.force_open(config, duration)
         } else {
             local.reset(config)
         };
@@ -1547,6 +1575,35 @@ impl RedisBreakerStore {
 }
 
 impl Store for RedisBreakerStore {
+    /// The fleet's state has no sliding window and no backoff yet: a breaker that needs them is
+    /// refused when it is built, rather than quietly judged by the consecutive count alone.
+    fn check(&self, config: &Config) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if let Some(rates) = &config.rates {
+            if rates.failure_rate.is_some() {
+                missing.push("failure_rate_threshold");
+            }
+            if rates.slow_calls.is_some() {
+                missing.push("slow_call_rate_threshold");
+            }
+        }
+        if config.backoff.multiplier != 1.0 {
+            missing.push("recovery_backoff");
+        }
+        if config.backoff.jitter != 0.0 {
+            missing.push("recovery_jitter");
+        }
+        if missing.is_empty() {
+            return Ok(());
+        }
+        Err(format!(
+            "a breaker kept in Redis does not support {} yet (the fleet's state has the \
+             consecutive count only); keep this breaker in memory (store=None), or drop {}",
+            missing.join(", "),
+            if missing.len() == 1 { "it" } else { "them" }
+        ))
+    }
+
     #[inline]
     fn admit_closed(&self) -> Option<Ticket> {
         let summary = self.shared.summary.load(Ordering::Acquire);
@@ -1639,11 +1696,12 @@ impl Store for RedisBreakerStore {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> Option<Option<Transition>> {
         if !ticket.is_shared() {
-            return Some(self.record_locally(config, ticket, outcome));
+            return Some(self.record_locally(config, ticket, outcome, trip));
         }
-        if ticket.trial.is_none() {
+        if ticket.trial.is_none() && trip.is_none() {
             let summary = self.shared.summary.load(Ordering::Acquire) & !Summary::NEWS;
             let quiet = Summary::quiet_closed(ticket.generation());
             match outcome {
@@ -1654,7 +1712,7 @@ impl Store for RedisBreakerStore {
             }
         }
         if self.local_only() {
-            return Some(self.record_locally(config, ticket, outcome));
+            return Some(self.record_locally(config, ticket, outcome, trip));
         }
         None
     }
@@ -1664,19 +1722,20 @@ impl Store for RedisBreakerStore {
         config: &Config,
         ticket: Ticket,
         outcome: Outcome,
+        trip: Option<Trip>,
     ) -> StoreResult<Option<Transition>> {
-        if let Some(result) = self.try_record(config, ticket, outcome) {
+        if let Some(result) = self.try_record(config, ticket, outcome, trip) {
             return Ok(result);
         }
         self.inner().ensure_subscriber();
         match self
             .inner()
-            .record_remote(&self.shared, config, ticket, outcome)
+            .record_remote(&self.shared, config, ticket, outcome, trip)
         {
             Ok(transition) => Ok(transition),
             Err(error) => {
                 self.unreachable(&error);
-                Ok(self.record_locally(config, ticket, outcome))
+                Ok(self.record_locally(config, ticket, outcome, trip))
             }
         }
     }
@@ -1698,7 +1757,7 @@ impl Store for RedisBreakerStore {
             {
                 Ok(reply) => {
                     self.inner().settle_reply(&self.shared, &reply, None);
-                    return Ok(reply.update.snapshot());
+                    return Ok(reply.update.snapshot(config));
                 }
                 Err(error) => self.unreachable(&error),
             }
@@ -1707,11 +1766,15 @@ impl Store for RedisBreakerStore {
     }
 
     fn reset(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        self.manual(config, State::Closed)
+        self.manual(config, State::Closed, None)
     }
 
-    fn force_open(&self, config: &Config) -> StoreResult<Option<Transition>> {
-        self.manual(config, State::Open)
+    fn force_open(
+        &self,
+        config: &Config,
+        duration: Option<Nanos>,
+    ) -> StoreResult<Option<Transition>> {
+        self.manual(config, State::Open, duration)
     }
 
     fn describe(&self) -> String {
@@ -1853,6 +1916,7 @@ mod tests {
             last_failure_time: None,
             open_remaining: NANOS_PER_SECOND,
             trials_in_flight: 0,
+            open_duration: None,
         }
     }
 

@@ -1,4 +1,4 @@
--- May a call run now? Closed: yes. Open: no, until recovery_timeout has passed since it opened;
+-- May a call run now? Closed: yes. Open: no, until its open duration has passed since it opened;
 -- then the circuit goes half-open and the call is its first trial. Half-open: yes while fewer than
 -- half_open_max_calls trials run across the fleet (a trial out for trial_timeout gives its slot up).
 -- verdict 1: admitted (trial: its id, or -1 for a closed-circuit call); 0: rejected, remaining: how
@@ -8,8 +8,8 @@ if s.st == CLOSED then
     return reply(s, 1, -1, 0)
 end
 if s.st == OPEN then
-    if now - s.oa < recovery then
-        return reply(s, 0, -1, s.oa + recovery - now)
+    if now - s.oa < open_duration(s) then
+        return reply(s, 0, -1, s.oa + open_duration(s) - now)
     end
     move(s, HALF_OPEN, 'recovery_timeout')
 end

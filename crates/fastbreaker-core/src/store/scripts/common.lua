@@ -26,12 +26,20 @@ local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 
 local function load()
-    local v = redis.call('HMGET', key, 'inc', 'seq', 'gen', 'st', 'fc', 'sc', 'lf', 'oa', 'tid')
+    local v = redis.call('HMGET', key, 'inc', 'seq', 'gen', 'st', 'fc', 'sc', 'lf', 'oa', 'tid', 'od')
     return {
         inc = v[1] or '', seq = tonumber(v[2]) or 0, gen = tonumber(v[3]) or 0,
         st = tonumber(v[4]) or CLOSED, fc = tonumber(v[5]) or 0, sc = tonumber(v[6]) or 0,
         lf = tonumber(v[7]) or -1, oa = tonumber(v[8]) or 0, tid = tonumber(v[9]) or 0,
+        od = tonumber(v[10]) or -1,
     }
+end
+
+-- How long the current opening lasts: its own duration (open(duration), open_for), or
+-- recovery_timeout (od = -1).
+local function open_duration(s)
+    if s.od >= 0 then return s.od end
+    return recovery
 end
 
 -- The transition this script made, if any: from, to, reason, failures and successes before it.
@@ -44,6 +52,7 @@ local function move(s, to, reason)
     redis.call('DEL', trials_key)
     if to == OPEN then
         s.oa = now
+        s.od = -1
         s.sc = 0
     elseif to == HALF_OPEN then
         s.sc = 0
@@ -55,7 +64,7 @@ end
 
 local function open_remaining(s)
     if s.st ~= OPEN then return 0 end
-    local left = s.oa + recovery - now
+    local left = s.oa + open_duration(s) - now
     if left < 0 then return 0 end
     return left
 end
@@ -89,9 +98,11 @@ local function save(s)
     if s.inc == '' then s.inc = new_inc end
     s.seq = s.seq + 1
     redis.call('HSET', key, 'inc', s.inc, 'seq', s.seq, 'gen', s.gen, 'st', s.st, 'fc', s.fc,
-        'sc', s.sc, 'lf', s.lf, 'oa', s.oa, 'tid', s.tid)
-    redis.call('EXPIRE', key, ttl)
-    if redis.call('EXISTS', trials_key) == 1 then redis.call('EXPIRE', trials_key, ttl) end
+        'sc', s.sc, 'lf', s.lf, 'oa', s.oa, 'tid', s.tid, 'od', s.od)
+    -- Kept at least as long as an opening of its own duration still needs them.
+    local keep = math.max(ttl, math.ceil(open_remaining(s) / 1000000) + 60)
+    redis.call('EXPIRE', key, keep)
+    if redis.call('EXISTS', trials_key) == 1 then redis.call('EXPIRE', trials_key, keep) end
     local m = moved or { -1, -1, '-', 0, 0 }
     -- origin inc seq gen st fc sc lf remaining moved(from to reason fb sb) time name
     redis.call('PUBLISH', channel, table.concat({
@@ -104,5 +115,5 @@ local function reply(s, verdict, trial, remaining)
     local in_flight, _ = trials_in_flight(s)
     local m = moved or { -1, -1, '-', 0, 0 }
     return { s.inc, s.seq, s.gen, s.st, s.fc, s.sc, s.lf, open_remaining(s), in_flight,
-             verdict, trial, remaining, m[1], m[2], m[3], m[4], m[5], now }
+             verdict, trial, remaining, m[1], m[2], m[3], m[4], m[5], now, open_duration(s) }
 end

@@ -1,7 +1,9 @@
 -- How an admitted call ended. ARGV[11]: the generation it was admitted in; ARGV[12]: its trial id
--- (-1: none); ARGV[13]: 'success', 'failure' or 'ignored'. An outcome from an older generation is
--- late and changes nothing.
+-- (-1: none); ARGV[13]: 'success', 'failure' or 'ignored'; ARGV[14]: for a failure, how long the
+-- circuit must stay open, microseconds, whatever the count (-1: as the count says). An outcome from
+-- an older generation is late and changes nothing.
 local gen, trial, outcome = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
+local open_for = tonumber(ARGV[14]) or -1
 local s = load()
 if gen ~= s.gen then
     return reply(s, 1, -1, 0)
@@ -18,7 +20,12 @@ if s.st == CLOSED then
     elseif outcome == 'failure' then
         s.fc = s.fc + 1
         s.lf = now
-        if s.fc >= failure_threshold then move(s, OPEN, 'failure_threshold') end
+        if open_for >= 0 then
+            move(s, OPEN, 'open_for')
+            s.od = open_for
+        elseif s.fc >= failure_threshold then
+            move(s, OPEN, 'failure_threshold')
+        end
         dirty = true
     end
 elseif s.st == HALF_OPEN then
@@ -29,7 +36,12 @@ elseif s.st == HALF_OPEN then
     elseif outcome == 'failure' then
         s.fc = s.fc + 1
         s.lf = now
-        move(s, OPEN, 'trial_failed')
+        if open_for >= 0 then
+            move(s, OPEN, 'open_for')
+            s.od = open_for
+        else
+            move(s, OPEN, 'trial_failed')
+        end
         dirty = true
     elseif freed then
         dirty = true -- a slot came back: the others may try for it

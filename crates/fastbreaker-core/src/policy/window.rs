@@ -1,0 +1,252 @@
+//! Sliding windows of call outcomes, recorded without a lock.
+//!
+//! A window keeps, for the calls of one CLOSED period, how many outcomes it holds, how many of
+//! them failed and how many were slow. Two kinds:
+//!
+//! - [`CountWindow`]: the last N outcomes, as a ring of N one-byte slots. Recording claims the
+//!   next slot (one `fetch_add`), swaps the outcome in (one `swap`), and adjusts the running
+//!   totals by the difference between what came in and what went out (an add only when they
+//!   differ).
+//! - [`TimeWindow`]: the outcomes of the last `size` of time, as ten buckets with running totals
+//!   (as Polly keeps its sampling duration). A bucket that time has left behind is emptied by the
+//!   first recorder to notice, which takes its counts out of the totals with one `swap` each;
+//!   since whatever it takes out of the bucket is exactly what it subtracts, the totals never
+//!   drift from the sum of the buckets.
+//!
+//! Neither takes a lock. What they give up for it: a reading taken while other threads record is
+//! a moment's view of counters that each are exact, not one consistent snapshot of all three (a
+//! rate is evaluated again at the next outcome), and an outcome recorded at the very instant a
+//! bucket is emptied may be emptied with it.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+
+use crate::clock::Nanos;
+
+/// What a window holds now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Outcomes in the window (successes and failures; ignored outcomes are never in it).
+    pub calls: u64,
+    pub failures: u64,
+    pub slow: u64,
+}
+
+/// One outcome as a window keeps it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub failed: bool,
+    pub slow: bool,
+}
+
+impl Sample {
+    const PRESENT: u8 = 1;
+    const FAILED: u8 = 2;
+    const SLOW: u8 = 4;
+
+    fn code(self) -> u8 {
+        Self::PRESENT
+            | if self.failed { Self::FAILED } else { 0 }
+            | if self.slow { Self::SLOW } else { 0 }
+    }
+}
+
+/// Reads a signed running total that may be a moment below zero (a subtraction that overtook
+/// its addition) as a count.
+fn count(total: &AtomicI64) -> u64 {
+    total.load(Ordering::Relaxed).max(0) as u64
+}
+
+/// The last `size` outcomes.
+#[derive(Debug)]
+pub struct CountWindow {
+    slots: Box<[AtomicU8]>,
+    /// Slots claimed since the last clear (the next one is `next % size`).
+    next: AtomicU64,
+    failures: AtomicI64,
+    slow: AtomicI64,
+}
+
+impl CountWindow {
+    pub fn new(size: u32) -> Self {
+        let size = size.max(1) as usize;
+        CountWindow {
+            slots: (0..size).map(|_| AtomicU8::new(0)).collect(),
+            next: AtomicU64::new(0),
+            failures: AtomicI64::new(0),
+            slow: AtomicI64::new(0),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    #[inline]
+    pub fn record(&self, sample: Sample) -> Totals {
+        let claimed = self.next.fetch_add(1, Ordering::Relaxed);
+        let slot = &self.slots[(claimed % self.size()) as usize];
+        let new = sample.code();
+        let old = slot.swap(new, Ordering::Relaxed);
+        if old != new {
+            self.adjust(old, new);
+        }
+        self.totals_with(claimed + 1)
+    }
+
+    fn adjust(&self, old: u8, new: u8) {
+        let delta = |bit: u8| i64::from(new & bit != 0) - i64::from(old & bit != 0);
+        let failed = delta(Sample::FAILED);
+        if failed != 0 {
+            self.failures.fetch_add(failed, Ordering::Relaxed);
+        }
+        let slow = delta(Sample::SLOW);
+        if slow != 0 {
+            self.slow.fetch_add(slow, Ordering::Relaxed);
+        }
+    }
+
+    fn totals_with(&self, claimed: u64) -> Totals {
+        let calls = claimed.min(self.size());
+        Totals {
+            calls,
+            failures: count(&self.failures).min(calls),
+            slow: count(&self.slow).min(calls),
+        }
+    }
+
+    pub fn totals(&self) -> Totals {
+        self.totals_with(self.next.load(Ordering::Relaxed))
+    }
+
+    /// Empties the window (a new CLOSED period starts from nothing).
+    pub fn clear(&self) {
+        for slot in self.slots.iter() {
+            let old = slot.swap(0, Ordering::Relaxed);
+            if old != 0 {
+                self.adjust(old, 0);
+            }
+        }
+        self.next.store(0, Ordering::Relaxed);
+    }
+}
+
+/// How many buckets a time window is kept in.
+pub const BUCKETS: usize = 10;
+
+#[derive(Debug, Default)]
+struct Bucket {
+    calls: AtomicU64,
+    failures: AtomicU64,
+    slow: AtomicU64,
+}
+
+/// The outcomes of the last `size` nanoseconds, in [`BUCKETS`] buckets: the outcomes of epoch
+/// `e` (the `e`-th bucket length of the clock) are in bucket `e % BUCKETS`.
+#[derive(Debug)]
+pub struct TimeWindow {
+    bucket_length: Nanos,
+    buckets: [Bucket; BUCKETS],
+    /// The newest epoch the buckets have been brought up to: the buckets of the epochs after the
+    /// previous value up to this one were emptied of what an older epoch had left in them.
+    newest: AtomicU64,
+    calls: AtomicI64,
+    failures: AtomicI64,
+    slow: AtomicI64,
+}
+
+impl TimeWindow {
+    pub fn new(size: Nanos) -> Self {
+        TimeWindow {
+            bucket_length: (size / BUCKETS as u64).max(1),
+            buckets: Default::default(),
+            newest: AtomicU64::new(0),
+            calls: AtomicI64::new(0),
+            failures: AtomicI64::new(0),
+            slow: AtomicI64::new(0),
+        }
+    }
+
+    #[inline]
+    pub fn record(&self, sample: Sample, now: Nanos) -> Totals {
+        let epoch = now / self.bucket_length;
+        self.advance(epoch);
+        let bucket = &self.buckets[(epoch % BUCKETS as u64) as usize];
+        bucket.calls.fetch_add(1, Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        if sample.failed {
+            bucket.failures.fetch_add(1, Ordering::Relaxed);
+            self.failures.fetch_add(1, Ordering::Relaxed);
+        }
+        if sample.slow {
+            bucket.slow.fetch_add(1, Ordering::Relaxed);
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+        self.read()
+    }
+
+    /// Brings the buckets up to `epoch`. Nothing to do (one load) unless time has entered a new
+    /// bucket since the last call.
+    #[inline]
+    fn advance(&self, epoch: u64) {
+        let newest = self.newest.load(Ordering::Acquire);
+        if epoch > newest {
+            self.advance_from(newest, epoch);
+        }
+    }
+
+    /// Empties the buckets of the epochs after `newest` up to `epoch`: what they hold is at least
+    /// a window old. Exactly one thread moves `newest` past a given epoch, so each bucket is
+    /// emptied once per epoch it is given to.
+    #[cold]
+    fn advance_from(&self, newest: u64, epoch: u64) {
+        if self
+            .newest
+            .compare_exchange(newest, epoch, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // another thread moved it (to `epoch` or beyond): it empties them
+        }
+        let first = newest
+            .saturating_add(1)
+            .max(epoch.saturating_sub(BUCKETS as u64 - 1));
+        for stale in first..=epoch {
+            self.empty(&self.buckets[(stale % BUCKETS as u64) as usize]);
+        }
+    }
+
+    /// Takes a bucket's counts out of the totals: exactly what it held, so that the totals stay
+    /// the sum of the buckets even when a recorder adds to it meanwhile.
+    fn empty(&self, bucket: &Bucket) {
+        let take = |from: &AtomicU64, total: &AtomicI64| {
+            let taken = from.swap(0, Ordering::Relaxed);
+            if taken != 0 {
+                total.fetch_sub(taken as i64, Ordering::Relaxed);
+            }
+        };
+        take(&bucket.calls, &self.calls);
+        take(&bucket.failures, &self.failures);
+        take(&bucket.slow, &self.slow);
+    }
+
+    fn read(&self) -> Totals {
+        let calls = count(&self.calls);
+        Totals {
+            calls,
+            failures: count(&self.failures).min(calls),
+            slow: count(&self.slow).min(calls),
+        }
+    }
+
+    /// What the window holds at `now` (emptying buckets that time has left behind).
+    pub fn totals(&self, now: Nanos) -> Totals {
+        self.advance(now / self.bucket_length);
+        self.read()
+    }
+
+    /// Empties the window (a new CLOSED period starts from nothing).
+    pub fn clear(&self) {
+        for bucket in &self.buckets {
+            self.empty(bucket);
+        }
+    }
+}
