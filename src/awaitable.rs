@@ -56,6 +56,9 @@ pub struct GuardedCall {
     /// protocol it was handed to) and after it finished, as a coroutine keeps its name. Taken
     /// only by the garbage collector's `__clear__`.
     origin: Mutex<Option<Py<PyAny>>>,
+    /// What to return instead when the call is turned away: the fallback with the call's
+    /// arguments bound (`None`: the rejection is raised).
+    fallback: Option<Py<PyAny>>,
 }
 
 /// What sending into (or throwing into) an iterator gave.
@@ -121,11 +124,17 @@ fn finished(py: Python<'_>, result: PyResult<Bound<'_, PyAny>>) -> PyResult<Sent
 
 impl GuardedCall {
     /// Guards `coroutine`, made by a call that took no admission (it takes it when it starts).
-    pub(crate) fn new(py: Python<'_>, breaker: Py<PyCircuitBreaker>, coroutine: Py<PyAny>) -> Self {
+    pub(crate) fn new(
+        py: Python<'_>,
+        breaker: Py<PyCircuitBreaker>,
+        coroutine: Py<PyAny>,
+        fallback: Option<Py<PyAny>>,
+    ) -> Self {
         GuardedCall {
             breaker,
             origin: Mutex::new(Some(coroutine.clone_ref(py))),
             step: Mutex::new(Step::Pending(coroutine)),
+            fallback,
         }
     }
 
@@ -183,8 +192,9 @@ impl GuardedCall {
                     return self.run(py, coroutine, ticket, Drive::Send(value));
                 }
                 // Not the CLOSED fast path: the Python protocol decides, and runs the call.
+                let fallback = self.fallback.as_ref().map(|f| f.bind(py));
                 let delegated = match python::guarded_coroutine(py).and_then(|protocol| {
-                    protocol.call1((self.breaker.bind(py), coroutine.bind(py)))
+                    protocol.call1((self.breaker.bind(py), coroutine.bind(py), fallback))
                 }) {
                     Ok(delegated) => delegated.unbind(),
                     Err(err) => {
@@ -226,7 +236,19 @@ impl GuardedCall {
         let breaker = self.breaker.get();
         match sent {
             Ok(returned) => {
-                breaker.settle(py, ticket, Outcome::Success)?;
+                let judged = match &returned {
+                    Sent::Returned(value) => breaker.returned_outcome(py, value.bind(py)),
+                    Sent::Yielded(_) => Ok(Outcome::Success),
+                };
+                let outcome = match judged {
+                    Ok(outcome) => outcome,
+                    Err(interrupt) => {
+                        // `result_is_failure` raised a BaseException: nothing to judge by.
+                        breaker.settle(py, ticket, Outcome::Ignored)?;
+                        return Err(interrupt);
+                    }
+                };
+                breaker.settle(py, ticket, outcome)?;
                 Ok(returned)
             }
             Err(err) => {
@@ -487,6 +509,9 @@ impl GuardedCall {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.breaker)?;
+        if let Some(fallback) = &self.fallback {
+            visit.call(fallback)?;
+        }
         // A step being driven holds its coroutine outside the lock, where the caller keeps it
         // alive; one that cannot be looked at now is skipped (the collector visits it next time).
         if let Some(step) = self.step.try_lock() {

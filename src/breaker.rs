@@ -4,7 +4,7 @@
 //! The rule everywhere: the core's locks are released before any method here returns to code that
 //! may run Python (the protected function, `isinstance` checks, logging, listeners).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fastbreaker_core::clock::{seconds_from_nanos, Nanos};
 use fastbreaker_core::policy::WindowSize;
@@ -48,6 +48,12 @@ pub struct PyCircuitBreaker {
     honor_retry_after: bool,
     max_retry_after: Py<PyAny>,
     max_retry_after_nanos: Nanos,
+    /// `result_is_failure(result)`: a returned value it marks is a failure.
+    result_is_failure: Option<Py<PyAny>>,
+    /// `exception_is_failure(error)`: an expected exception it rejects is ignored.
+    exception_is_failure: Option<Py<PyAny>>,
+    /// A predicate raised, and that was logged (once per breaker).
+    predicate_failed: AtomicBool,
 }
 
 /// Hands the ticket back unless the outcome was recorded: a call that unwinds for any reason
@@ -100,6 +106,12 @@ impl PyCircuitBreaker {
             honor_retry_after: options.honor_retry_after,
             max_retry_after: options.max_retry_after.clone_ref(py),
             max_retry_after_nanos: options.max_retry_after_nanos,
+            result_is_failure: options.result_is_failure.as_ref().map(|p| p.clone_ref(py)),
+            exception_is_failure: options
+                .exception_is_failure
+                .as_ref()
+                .map(|p| p.clone_ref(py)),
+            predicate_failed: AtomicBool::new(false),
         })
     }
 
@@ -184,6 +196,8 @@ impl PyCircuitBreaker {
             max_retry_after_nanos: self.max_retry_after_nanos,
             honor_retry_after_given: false,
             max_retry_after_given: false,
+            result_is_failure: self.result_is_failure.as_ref().map(|p| p.clone_ref(py)),
+            exception_is_failure: self.exception_is_failure.as_ref().map(|p| p.clone_ref(py)),
         }
     }
 
@@ -349,9 +363,79 @@ impl PyCircuitBreaker {
         self.publish(py, transition)
     }
 
+    /// The outcome of a call that returned `value`: a success, unless `result_is_failure` marks
+    /// it a failure. A predicate that raises an `Exception` makes it ignored (logged once per
+    /// breaker); a `BaseException` (Ctrl-C) is returned, to be raised.
+    #[inline(always)]
+    pub(crate) fn returned_outcome(
+        &self,
+        py: Python<'_>,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
+        match &self.result_is_failure {
+            None => Ok(Outcome::Success),
+            Some(predicate) => self.judge(py, predicate, "result_is_failure", value),
+        }
+    }
+
+    /// `Failure` when `predicate(value)` is true, `Success` when false (the caller maps that for
+    /// exceptions), `Ignored` when it raises an `Exception` (logged once per breaker).
+    #[cold]
+    fn judge(
+        &self,
+        py: Python<'_>,
+        predicate: &Py<PyAny>,
+        what: &str,
+        value: &Bound<'_, PyAny>,
+    ) -> PyResult<Outcome> {
+        let verdict = predicate
+            .bind(py)
+            .call1((value,))
+            .and_then(|answer| answer.is_truthy());
+        match verdict {
+            Ok(true) => Ok(Outcome::Failure),
+            Ok(false) => Ok(Outcome::Success),
+            Err(error) if !error.is_instance_of::<PyException>(py) => Err(error),
+            Err(error) => {
+                if !self.predicate_failed.swap(true, Ordering::Relaxed) {
+                    python::predicate_failed(py)?.call1((
+                        what,
+                        predicate.bind(py),
+                        &self.name_str,
+                        error.value(py),
+                    ))?;
+                }
+                Ok(Outcome::Ignored)
+            }
+        }
+    }
+
     /// Counted failure, or ignored. An `isinstance` check that itself raises makes the outcome
-    /// ignored, and its error is returned (with the call's own exception as its cause).
+    /// ignored, and its error is returned (with the call's own exception as its cause); so is a
+    /// `BaseException` raised by `exception_is_failure`, whose `Exception`s are logged instead.
     pub(crate) fn classify(&self, py: Python<'_>, err: &PyErr) -> (Outcome, Option<PyErr>) {
+        let (outcome, check_error) = self.classify_expected(py, err);
+        match (&self.exception_is_failure, outcome) {
+            (Some(predicate), Outcome::Failure) => {
+                match self.judge(
+                    py,
+                    predicate,
+                    "exception_is_failure",
+                    err.value(py).as_any(),
+                ) {
+                    Ok(Outcome::Failure) => (Outcome::Failure, None),
+                    Ok(_) => (Outcome::Ignored, None),
+                    Err(predicate_error) => {
+                        predicate_error.set_cause(py, Some(err.clone_ref(py)));
+                        (Outcome::Ignored, Some(predicate_error))
+                    }
+                }
+            }
+            _ => (outcome, check_error),
+        }
+    }
+
+    fn classify_expected(&self, py: Python<'_>, err: &PyErr) -> (Outcome, Option<PyErr>) {
         if !err.is_instance_of::<PyException>(py) {
             return (Outcome::Ignored, None); // KeyboardInterrupt, SystemExit, CancelledError...
         }
@@ -373,24 +457,47 @@ impl PyCircuitBreaker {
         }
     }
 
-    /// Runs a synchronous call under the breaker.
+    /// Runs a synchronous call under the breaker; turned away, it calls `fallback` with the same
+    /// arguments instead, when there is one.
     pub(crate) fn guarded_call<'py>(
         slf: &Bound<'py, Self>,
         func: &Bound<'py, PyAny>,
         args: &Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
+        fallback: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         Self::guarded(
             slf,
             func,
             || func.call(args, kwargs),
-            || Self::call_async(slf, func, args, kwargs),
+            || Self::call_async_with(slf, func, args, kwargs, fallback),
+            |rejected| match fallback {
+                Some(fallback) => fallback.call(args, kwargs),
+                None => Err(rejected),
+            },
         )
+    }
+
+    /// `call_async`, with the fallback of a protected function (`None` from `call_async()`).
+    pub(crate) fn call_async_with<'py>(
+        slf: &Bound<'py, Self>,
+        func: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+        fallback: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        require_callable(func, "call_async() argument 'func'")?;
+        let kwargs = match kwargs {
+            Some(k) => k.clone(),
+            None => PyDict::new(slf.py()),
+        };
+        python::call_async(slf.py())?.call1((slf, func, args, kwargs, fallback))
     }
 
     /// The call protocol: admission, `invoke` (the call itself), outcome. `as_coroutine` makes the
     /// awaitable when a coroutine function meets a rejection (its coroutine would only take
-    /// admission when it starts, so rejecting it now would be premature).
+    /// admission when it starts, so rejecting it now would be premature); `rejected` is given the
+    /// `CircuitBreakerError` of a call turned away (it raises it, or calls a fallback).
     ///
     /// The CLOSED path is: a lock-free admission, the call, a lock-free success. Everything about
     /// trials (nested calls, the trial context) is on the HALF_OPEN path only.
@@ -400,6 +507,7 @@ impl PyCircuitBreaker {
         func: &Bound<'py, PyAny>,
         invoke: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
         as_coroutine: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+        rejected: impl FnOnce(PyErr) -> PyResult<Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
@@ -414,7 +522,7 @@ impl PyCircuitBreaker {
                 if is_coroutine_function(func) {
                     return as_coroutine();
                 }
-                return Err(this.rejection_error(py, rejection));
+                return rejected(this.rejection_error(py, rejection));
             }
         };
         if guard.is_trial() {
@@ -455,8 +563,9 @@ impl PyCircuitBreaker {
         match result {
             Ok(value) => match returned(&value) {
                 Returned::Value => {
+                    let outcome = this.returned_outcome(py, &value)?;
                     if let Some(ticket) = guard.take() {
-                        this.settle(py, ticket, Outcome::Success)?;
+                        this.settle(py, ticket, outcome)?;
                     }
                     Ok(value)
                 }
@@ -464,7 +573,7 @@ impl PyCircuitBreaker {
                 // Give the admission back; the coroutine takes its own when it starts.
                 Returned::Coroutine => {
                     drop(guard);
-                    let guarded = GuardedCall::new(py, slf.clone().unbind(), value.unbind());
+                    let guarded = GuardedCall::new(py, slf.clone().unbind(), value.unbind(), None);
                     Ok(Bound::new(py, guarded)?.into_any())
                 }
                 // The work is under way: its outcome is recorded when it completes.
@@ -615,7 +724,7 @@ impl PyCircuitBreaker {
             let args = func_and_args.get_slice(1, func_and_args.len());
             Self::call_async(slf, &func, &args, kwargs)
         };
-        Self::guarded(slf, &func, invoke, as_coroutine)
+        Self::guarded(slf, &func, invoke, as_coroutine, Err)
     }
 
     /// Returns a coroutine that awaits `func(*args, **kwargs)` under the breaker, taking its
@@ -627,21 +736,22 @@ impl PyCircuitBreaker {
         args: &Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        require_callable(func, "call_async() argument 'func'")?;
-        let kwargs = match kwargs {
-            Some(k) => k.clone(),
-            None => PyDict::new(slf.py()),
-        };
-        python::call_async(slf.py())?.call1((slf, func, args, kwargs))
+        Self::call_async_with(slf, func, args, kwargs, None)
     }
 
-    /// Decorates `func` with this breaker: `@breaker`.
+    /// Decorates `func` with this breaker: `@breaker`, or `breaker(func, fallback=f)`: a call
+    /// turned away calls `f(*args, **kwargs)` instead (awaited for an `async def`).
+    #[pyo3(signature = (func, /, fallback = None))]
     fn __call__<'py>(
         slf: &Bound<'py, Self>,
         func: &Bound<'py, PyAny>,
+        fallback: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         require_callable(func, "what a CircuitBreaker decorates")?;
-        python::decorate(slf.py())?.call1((slf, func))
+        if let Some(fallback) = fallback {
+            require_callable(fallback, "fallback")?;
+        }
+        python::decorate(slf.py())?.call1((slf, func, fallback))
     }
 
     /// Takes admission for one call whose outcome you report yourself on the returned `Permit`
@@ -823,6 +933,12 @@ impl PyCircuitBreaker {
         visit.call(&self.expected)?;
         visit.call(&self.recovery_timeout)?;
         visit.call(&self.max_retry_after)?;
+        if let Some(predicate) = &self.result_is_failure {
+            visit.call(predicate)?;
+        }
+        if let Some(predicate) = &self.exception_is_failure {
+            visit.call(predicate)?;
+        }
         if let Some(store) = &self.redis {
             visit.call(store)?;
         }

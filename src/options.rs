@@ -355,10 +355,14 @@ pub struct PolicyArgs {
     pub given: Given,
     pub honor_retry_after: Option<bool>,
     pub max_retry_after: Option<(Nanos, Py<PyAny>)>,
+    pub result_is_failure: Option<Py<PyAny>>,
+    pub exception_is_failure: Option<Py<PyAny>>,
 }
 
 /// The names [`PolicyArgs::extract`] takes.
-pub const POLICY_OPTIONS: [&str; 11] = [
+pub const POLICY_OPTIONS: [&str; 13] = [
+    "result_is_failure",
+    "exception_is_failure",
     "failure_rate_threshold",
     "minimum_calls",
     "window_seconds",
@@ -441,6 +445,14 @@ impl PolicyArgs {
                     let nanos = seconds(&value, &key, true)?;
                     args.max_retry_after = Some((nanos, value.clone().unbind()));
                 }
+                "result_is_failure" => {
+                    require_callable(&value, "result_is_failure")?;
+                    args.result_is_failure = Some(value.clone().unbind());
+                }
+                "exception_is_failure" => {
+                    require_callable(&value, "exception_is_failure")?;
+                    args.exception_is_failure = Some(value.clone().unbind());
+                }
                 _ => unreachable!("every name in POLICY_OPTIONS is handled"),
             }
         }
@@ -451,6 +463,8 @@ impl PolicyArgs {
         self.policies != Policies::default()
             || self.honor_retry_after.is_some()
             || self.max_retry_after.is_some()
+            || self.result_is_failure.is_some()
+            || self.exception_is_failure.is_some()
     }
 }
 
@@ -479,6 +493,9 @@ pub struct Options {
     pub max_retry_after_nanos: Nanos,
     pub honor_retry_after_given: bool,
     pub max_retry_after_given: bool,
+    /// `result_is_failure(result) -> bool` and `exception_is_failure(error) -> bool`.
+    pub result_is_failure: Option<Py<PyAny>>,
+    pub exception_is_failure: Option<Py<PyAny>>,
 }
 
 /// Every option, as given to a constructor.
@@ -597,6 +614,8 @@ impl Options {
             max_retry_after_nanos,
             honor_retry_after_given,
             max_retry_after_given,
+            result_is_failure: args.policies.result_is_failure,
+            exception_is_failure: args.policies.exception_is_failure,
         })
     }
 
@@ -627,6 +646,33 @@ impl Options {
                 flag(wanted.honor_retry_after),
                 flag(self.honor_retry_after)
             ));
+        }
+        for (argument, want, have) in [
+            (
+                "result_is_failure",
+                &wanted.result_is_failure,
+                &self.result_is_failure,
+            ),
+            (
+                "exception_is_failure",
+                &wanted.exception_is_failure,
+                &self.exception_is_failure,
+            ),
+        ] {
+            let Some(want) = want else { continue };
+            if have.as_ref().is_none_or(|have| !have.is(want)) {
+                let shown = |p: Option<&Py<PyAny>>| -> PyResult<String> {
+                    Ok(match p {
+                        Some(p) => p.bind(py).repr()?.to_string(),
+                        None => "None".to_owned(),
+                    })
+                };
+                differences.push(format!(
+                    "{argument}={} (registered: {})",
+                    shown(Some(want))?,
+                    shown(have.as_ref())?
+                ));
+            }
         }
         if wanted.max_retry_after_given
             && wanted.max_retry_after_nanos != self.max_retry_after_nanos
@@ -694,6 +740,12 @@ impl Options {
             visit.call(store)?;
         }
         visit.call(&self.max_retry_after)?;
+        if let Some(predicate) = &self.result_is_failure {
+            visit.call(predicate)?;
+        }
+        if let Some(predicate) = &self.exception_is_failure {
+            visit.call(predicate)?;
+        }
         visit.call(&self.recovery_timeout)
     }
 }

@@ -66,6 +66,13 @@ impl Permit {
         Ok(true)
     }
 
+    /// The call returned `result`: a success, or a failure if the breaker's `result_is_failure`
+    /// says so (the Python half's coroutine wrappers report through this).
+    fn _record_result(&self, py: Python<'_>, result: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let outcome = self.breaker.get().returned_outcome(py, result)?;
+        self.record(py, outcome)
+    }
+
     /// The call ended in a way that says nothing about the service's health.
     fn record_ignored(&self, py: Python<'_>) -> PyResult<bool> {
         self.record(py, Outcome::Ignored)

@@ -49,6 +49,8 @@ pub struct Protected {
     /// `func` is an `async def` function (or a protected one): a call makes its coroutine and
     /// returns it guarded (a `GuardedCall`), without taking admission before it starts.
     coroutine_function: bool,
+    /// Called with the call's arguments instead of raising, when the circuit turns a call away.
+    fallback: Option<Py<PyAny>>,
 }
 
 /// The arguments of a vectorcall as a tuple and a dict (for the rare slow paths).
@@ -77,6 +79,19 @@ unsafe fn vectorcall_arguments<'py>(
     Ok((positional, Some(kwargs)))
 }
 
+/// `functools.partial(fallback, *args, **kwargs)`: a fallback ready to be called when a coroutine
+/// that was created before its admission is turned away.
+fn bind_arguments<'py>(
+    fallback: &Bound<'py, PyAny>,
+    args: &Bound<'py, PyTuple>,
+    kwargs: Option<&Bound<'py, PyDict>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let py = fallback.py();
+    let mut bound = vec![fallback.clone()];
+    bound.extend(args.iter());
+    python::partial_type(py)?.call(PyTuple::new(py, bound)?, kwargs)
+}
+
 /// `Protected.__call__` for the vectorcall protocol.
 ///
 /// # Safety
@@ -94,13 +109,28 @@ unsafe extern "C" fn protected_vectorcall(
         // SAFETY: only `Protected` instances carry this function in their vectorcall slot.
         let slf = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<Protected>() };
         let (breaker, func) = (slf.get().breaker.bind(py), slf.get().func.bind(py));
+        let fallback = slf.get().fallback.as_ref().map(|f| f.bind(py));
+        // The arguments as a tuple and a dict: only for a fallback or a coroutine's slow path.
+        let arguments = || {
+            // SAFETY: `PyVectorcall_NARGS` only masks the offset flag off.
+            let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
+            // SAFETY: the vector the interpreter passed, with its own count of positionals.
+            unsafe { vectorcall_arguments(py, args, nargs, kwnames) }
+        };
         if slf.get().coroutine_function {
             // SAFETY: the argument vector is passed on unchanged, as valid as it came in.
             let coroutine = unsafe {
                 let result = ffi::PyObject_Vectorcall(func.as_ptr(), args, nargsf, kwnames);
                 Bound::from_owned_ptr_or_err(py, result)?
             };
-            return slf.get().guard(coroutine);
+            let bound_fallback = match fallback {
+                Some(fallback) => {
+                    let (args, kwargs) = arguments()?;
+                    Some(bind_arguments(fallback, &args, kwargs.as_ref())?)
+                }
+                None => None,
+            };
+            return slf.get().guard(coroutine, bound_fallback);
         }
         PyCircuitBreaker::guarded(
             breaker,
@@ -111,11 +141,19 @@ unsafe extern "C" fn protected_vectorcall(
                 Bound::from_owned_ptr_or_err(py, result)
             },
             || {
-                // SAFETY: as above; `PyVectorcall_NARGS` only masks the offset flag off.
-                let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
-                // SAFETY: the vector the interpreter passed, with its own count of positionals.
-                let (args, kwargs) = unsafe { vectorcall_arguments(py, args, nargs, kwnames)? };
-                PyCircuitBreaker::call_async(breaker, func, &args, kwargs.as_ref())
+                let (args, kwargs) = arguments()?;
+                PyCircuitBreaker::call_async_with(breaker, func, &args, kwargs.as_ref(), fallback)
+            },
+            |rejected| match fallback {
+                Some(fallback) => {
+                    // SAFETY: the argument vector is passed on unchanged, as valid as it came in.
+                    let result = unsafe {
+                        ffi::PyObject_Vectorcall(fallback.as_ptr(), args, nargsf, kwnames)
+                    };
+                    // SAFETY: a new reference or null with an exception set.
+                    unsafe { Bound::from_owned_ptr_or_err(py, result) }
+                }
+                None => Err(rejected),
             },
         )
     }));
@@ -142,7 +180,7 @@ pub fn enable_vectorcall(py: Python<'_>) -> PyResult<()> {
     )?;
     let probe = Bound::new(
         py,
-        Protected::new(probe_breaker, py.get_type::<PyString>().as_any())?,
+        Protected::new(probe_breaker, py.get_type::<PyString>().as_any(), None)?,
     )?;
     let field = std::ptr::addr_of!(probe.get().vectorcall) as isize;
     let offset = field - probe.as_ptr() as isize;
@@ -175,8 +213,13 @@ impl Protected {
         self.coroutine_function
     }
 
-    /// The awaitable a call of a protected coroutine function returns.
-    fn guard<'py>(&self, coroutine: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    /// The awaitable a call of a protected coroutine function returns (`fallback`: the fallback
+    /// with the call's arguments bound).
+    fn guard<'py>(
+        &self,
+        coroutine: Bound<'py, PyAny>,
+        fallback: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let py = coroutine.py();
         if !matches!(returned(&coroutine), Returned::Coroutine) {
             // An `async def` always makes a coroutine: only a `__code__` swapped after the
@@ -187,7 +230,12 @@ impl Protected {
                 coroutine.get_type().name()?
             )));
         }
-        let guarded = GuardedCall::new(py, self.breaker.clone_ref(py), coroutine.unbind());
+        let guarded = GuardedCall::new(
+            py,
+            self.breaker.clone_ref(py),
+            coroutine.unbind(),
+            fallback.map(Bound::unbind),
+        );
         Ok(Bound::new(py, guarded)?.into_any())
     }
 
@@ -205,13 +253,22 @@ impl Protected {
 #[pymethods]
 impl Protected {
     #[new]
-    fn new(breaker: Py<PyCircuitBreaker>, func: &Bound<'_, PyAny>) -> PyResult<Self> {
+    #[pyo3(signature = (breaker, func, fallback = None))]
+    fn new(
+        breaker: Py<PyCircuitBreaker>,
+        func: &Bound<'_, PyAny>,
+        fallback: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Self> {
         require_callable(func, "func")?;
+        if let Some(fallback) = fallback {
+            require_callable(fallback, "fallback")?;
+        }
         Ok(Protected {
             vectorcall: protected_vectorcall,
             breaker,
             func: func.clone().unbind(),
             coroutine_function: is_async_def(func),
+            fallback: fallback.map(|f| f.clone().unbind()),
         })
     }
 
@@ -223,10 +280,21 @@ impl Protected {
         args: &Bound<'py, PyTuple>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let fallback = self.fallback.as_ref().map(|f| f.bind(py));
         if self.coroutine_function {
-            return self.guard(self.func.bind(py).call(args, kwargs)?);
+            let coroutine = self.func.bind(py).call(args, kwargs)?;
+            let fallback = fallback
+                .map(|f| bind_arguments(f, args, kwargs))
+                .transpose()?;
+            return self.guard(coroutine, fallback);
         }
-        PyCircuitBreaker::guarded_call(self.breaker.bind(py), self.func.bind(py), args, kwargs)
+        PyCircuitBreaker::guarded_call(
+            self.breaker.bind(py),
+            self.func.bind(py),
+            args,
+            kwargs,
+            fallback,
+        )
     }
 
     /// Whether a call returns its coroutine guarded (the protected callable is an `async def`).
@@ -312,8 +380,17 @@ impl Protected {
         ))
     }
 
+    /// The fallback a call turned away calls instead (`None`: it raises `CircuitBreakerError`).
+    #[getter]
+    fn fallback(&self, py: Python<'_>) -> Option<Py<PyAny>> {
+        self.fallback.as_ref().map(|f| f.clone_ref(py))
+    }
+
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         visit.call(&self.breaker)?;
+        if let Some(fallback) = &self.fallback {
+            visit.call(fallback)?;
+        }
         visit.call(&self.func)
     }
 }

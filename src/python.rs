@@ -60,6 +60,11 @@ python_function!(
     listener_failed = "fastbreaker._log"."listener_failed"
 );
 python_function!(
+    /// `_log.predicate_failed(what, predicate, breaker_name, error)`: the one report of a
+    /// failing `result_is_failure` or `exception_is_failure`.
+    predicate_failed = "fastbreaker._log"."predicate_failed"
+);
+python_function!(
     /// `_wrapping.guard_awaitable(permit, awaitable)`: records the outcome when it completes.
     guard_awaitable = "fastbreaker._wrapping"."guard_awaitable"
 );

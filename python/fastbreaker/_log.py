@@ -44,3 +44,21 @@ def listener_failed(listener: Callable[..., Any], breaker_name: str, error: Base
         )
     except Exception:
         _report(f"listener {listener!r} of circuit breaker {breaker_name!r} raised")
+
+
+def predicate_failed(
+    what: str, predicate: Callable[..., Any], breaker_name: str, error: BaseException
+) -> None:
+    """Reports, once per breaker, that ``result_is_failure`` or ``exception_is_failure`` raised:
+    the call's outcome was ignored, and the caller got the call's own result or exception."""
+    try:
+        logger.error(
+            "%s %r of circuit breaker %r raised; the call's outcome is ignored (later errors of "
+            "this breaker's predicates will not be logged)",
+            what,
+            predicate,
+            breaker_name,
+            exc_info=error,
+        )
+    except Exception:
+        _report(f"{what} {predicate!r} of circuit breaker {breaker_name!r} raised")

@@ -15,7 +15,18 @@ import inspect
 import sys
 import threading
 from contextvars import ContextVar, Token
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Coroutine, List, Mapping, Tuple, TypeVar
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Awaitable,
+    Callable,
+    Coroutine,
+    List,
+    Mapping,
+    Optional,
+    Tuple,
+    TypeVar,
+)
 
 from . import _core
 
@@ -78,9 +89,19 @@ async def call_async(
     func: Callable[..., Awaitable[T]],
     args: tuple[Any, ...],
     kwargs: Mapping[str, Any],
+    fallback: Optional[Callable[..., Any]] = None,
 ) -> T:
-    """Awaits ``func(*args, **kwargs)`` under ``breaker``."""
-    permit = breaker.acquire()
+    """Awaits ``func(*args, **kwargs)`` under ``breaker``; turned away, returns
+    ``fallback(*args, **kwargs)`` (awaited if awaitable) instead, when there is one."""
+    try:
+        permit = breaker.acquire()
+    except _core.CircuitBreakerError:
+        if fallback is None:
+            raise
+        result = fallback(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = await result
+        return result  # type: ignore[no-any-return]
     token = enter_trial(breaker) if permit.is_trial else None
     try:
         try:
@@ -103,17 +124,30 @@ async def call_async(
     finally:
         if token is not None:
             leave_trial(token)
-    permit.record_success()
+    permit._record_result(result)
     return result
 
 
-async def _guarded_coroutine(breaker: _core.CircuitBreaker, coroutine: Coroutine[Any, Any, T]) -> T:
+async def _guarded_coroutine(
+    breaker: _core.CircuitBreaker,
+    coroutine: Coroutine[Any, Any, T],
+    fallback: Optional[Callable[[], Any]] = None,
+) -> T:
     """Awaits a coroutine that was created before admission could be taken, under the whole
     protocol (rejection, trials and their context). A ``GuardedCall`` (the awaitable of a protected
     coroutine function) hands itself over to this when the circuit is not CLOSED as it starts;
-    the CLOSED circuit it runs itself."""
+    the CLOSED circuit it runs itself. ``fallback``: what to return instead when the call is turned
+    away (called with the call's arguments bound, its result awaited if it is awaitable)."""
     try:
         permit = breaker.acquire()
+    except _core.CircuitBreakerError:
+        coroutine.close()
+        if fallback is None:
+            raise
+        result = fallback()
+        if inspect.isawaitable(result):
+            result = await result
+        return result  # type: ignore[no-any-return]
     except BaseException:
         coroutine.close()
         raise
@@ -126,7 +160,7 @@ async def _guarded_coroutine(breaker: _core.CircuitBreaker, coroutine: Coroutine
     finally:
         if token is not None:
             leave_trial(token)
-    permit.record_success()
+    permit._record_result(result)
     return result
 
 
@@ -153,7 +187,7 @@ def _record_future(permit: _core.Permit, future: asyncio.Future[Any]) -> None:
     except AttributeError:
         error = future.exception()
     if error is None:
-        permit.record_success()
+        permit._record_result(future.result())
     else:
         permit.record_exception(error)
 
@@ -164,12 +198,17 @@ async def _await_and_record(permit: _core.Permit, awaitable: Awaitable[T]) -> T:
     except BaseException as error:
         permit.record_exception(error)
         raise
-    permit.record_success()
+    permit._record_result(result)
     return result
 
 
-def decorate(breaker: _core.CircuitBreaker, func: Callable[..., Any]) -> Callable[..., Any]:
-    """Wraps ``func`` so that every call goes through ``breaker``.
+def decorate(
+    breaker: _core.CircuitBreaker,
+    func: Callable[..., Any],
+    fallback: Optional[Callable[..., Any]] = None,
+) -> Callable[..., Any]:
+    """Wraps ``func`` so that every call goes through ``breaker``; a call turned away returns
+    ``fallback(*args, **kwargs)`` instead (awaited for an ``async def``), when there is one.
 
     The wrapper keeps the function's metadata (``functools.wraps``), binds as a method like a
     function does, and exposes the breaker as ``.circuit_breaker``. An ``async def`` function stays
@@ -182,7 +221,7 @@ def decorate(breaker: _core.CircuitBreaker, func: Callable[..., Any]) -> Callabl
             f"a circuit breaker cannot protect {kind} function ({func!r}): its work and its "
             "errors come while it is iterated, outside the call; protect the calls it makes instead"
         )
-    protected = _core.Protected(breaker, func)
+    protected = _core.Protected(breaker, func, fallback)
     if protected._drives_coroutines:
         # An `async def`: the call makes its coroutine and returns it guarded (a `GuardedCall`,
         # driven from Rust). It passes `inspect.iscoroutinefunction` as the function it wraps does.
@@ -193,7 +232,7 @@ def decorate(breaker: _core.CircuitBreaker, func: Callable[..., Any]) -> Callabl
 
         @functools.wraps(func)
         async def protected_coroutine_function(*args: Any, **kwargs: Any) -> Any:
-            return await call_async(breaker, func, args, kwargs)
+            return await call_async(breaker, func, args, kwargs, fallback)
 
         protected_coroutine_function.circuit_breaker = breaker  # type: ignore[attr-defined]
         return protected_coroutine_function

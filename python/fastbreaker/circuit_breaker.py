@@ -47,6 +47,9 @@ def circuit_breaker(
     recovery_jitter: Optional[float] = None,
     honor_retry_after: Optional[bool] = None,
     max_retry_after: Optional[float] = None,
+    result_is_failure: Optional[Callable[[Any], object]] = None,
+    exception_is_failure: Optional[Callable[[Exception], object]] = None,
+    fallback: Optional[Callable[..., Any]] = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -55,6 +58,7 @@ def circuit_breaker(
     /,
     *,
     name: Optional[str] = None,
+    fallback: Optional[Callable[..., Any]] = None,
     **options: Any,
 ) -> Any:
     """Protects a function with a circuit breaker of its own.
@@ -65,15 +69,21 @@ def circuit_breaker(
     :class:`CircuitBreaker`, with its defaults) are checked here, before anything is decorated.
     With a shared store (``store=RedisStore(...)``, or a process default store), every process
     that decorates the same function shares the breaker: the name is what they agree on.
+
+    ``fallback``: a call turned away by the open circuit calls ``fallback(*args, **kwargs)``
+    instead and returns its result (awaited for an ``async def``); its exceptions propagate. A
+    call that runs and fails still raises its own exception.
     """
     checked = Options(name=name, **options)
+    if fallback is not None and not callable(fallback):
+        raise TypeError(f"fallback must be callable, got {type(fallback).__qualname__}")
 
     def decorate(target: F) -> F:
         if not callable(target):
             raise TypeError(
                 f"circuit_breaker() decorates a callable, got {type(target).__qualname__}"
             )
-        return CircuitBreaker._from_options(checked, default_name(target))(target)
+        return CircuitBreaker._from_options(checked, default_name(target))(target, fallback)
 
     if func is not None:
         return decorate(func)
