@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use fastbreaker_core::clock::{seconds_from_nanos, Nanos};
+use fastbreaker_core::machine::FOREVER;
 use fastbreaker_core::policy::WindowSize;
 use fastbreaker_core::{
     Admission, AnyStore, Breaker, Notice, Outcome, Rejection, Report, Snapshot, State, Store,
@@ -303,7 +304,10 @@ impl PyCircuitBreaker {
         let error = CircuitBreakerError::rejected(
             self.name.clone_ref(py),
             rejection.state,
-            seconds_from_nanos(rejection.retry_after),
+            match rejection.retry_after {
+                FOREVER => f64::INFINITY, // isolated: until reset()
+                nanos => seconds_from_nanos(nanos),
+            },
             self.core.config().half_open_max_calls,
         );
         match Bound::new(py, error) {
@@ -810,13 +814,12 @@ impl PyCircuitBreaker {
         // null when trials may run for ever (JSON has no infinity).
         let trial_timeout = config.trial_timeout.map(seconds_from_nanos);
         status.set_item(intern!(py, "trial_timeout"), trial_timeout)?;
-        status.set_item(
-            intern!(py, "retry_after"),
-            seconds_from_nanos(snap.retry_after),
-        )?;
+        // null while isolated: until reset() (JSON has no infinity).
+        let until_reset = |nanos: Nanos| (nanos != FOREVER).then(|| seconds_from_nanos(nanos));
+        status.set_item(intern!(py, "retry_after"), until_reset(snap.retry_after))?;
         status.set_item(
             intern!(py, "open_duration"),
-            seconds_from_nanos(snap.open_duration),
+            until_reset(snap.open_duration),
         )?;
         self.policy_status(py, &status)?;
         let store = self.core.store();
@@ -833,6 +836,8 @@ impl PyCircuitBreaker {
         transitions.set_item(State::Closed.as_str(), counts.to_closed)?;
         transitions.set_item(State::Open.as_str(), counts.to_open)?;
         transitions.set_item(State::HalfOpen.as_str(), counts.to_half_open)?;
+        transitions.set_item(State::Isolated.as_str(), counts.to_isolated)?;
+        transitions.set_item(State::Disabled.as_str(), counts.to_disabled)?;
         status.set_item(intern!(py, "transitions"), transitions)?;
         Ok(status)
     }
@@ -849,6 +854,18 @@ impl PyCircuitBreaker {
     fn open(&self, py: Python<'_>, duration: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
         let duration = duration.map(|d| open_seconds(d, "duration")).transpose()?;
         let transition = Self::wait(py, || self.core.force_open(duration))?;
+        self.publish(py, transition)
+    }
+
+    /// Holds the circuit open until `reset()`, whatever the timeout (maintenance, incidents).
+    fn isolate(&self, py: Python<'_>) -> PyResult<()> {
+        let transition = Self::wait(py, || self.core.isolate())?;
+        self.publish(py, transition)
+    }
+
+    /// Lets every call pass and counts nothing toward opening, until `reset()`.
+    fn disable(&self, py: Python<'_>) -> PyResult<()> {
+        let transition = Self::wait(py, || self.core.disable())?;
         self.publish(py, transition)
     }
 

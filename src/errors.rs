@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use fastbreaker_core::{State, StoreError};
-use pyo3::exceptions::{PyException, PyRuntimeError};
+use pyo3::exceptions::{PyException, PyNotImplementedError, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -91,6 +91,9 @@ impl CircuitBreakerError {
                     "circuit breaker '{name}' is half_open and its {trial_slots} trial call(s) \
                      are in flight"
                 ),
+                State::Isolated => {
+                    format!("circuit breaker '{name}' is isolated: open until reset()")
+                }
                 _ => format!(
                     "circuit breaker '{name}' is open; retry in {:.3}s",
                     this.retry_after
@@ -163,7 +166,10 @@ pub(crate) fn guarded<T>(op: impl FnOnce() -> Result<T, StoreError>) -> PyResult
 
 /// The one mapping from a store's error to a Python exception.
 pub(crate) fn store_error(error: StoreError) -> PyErr {
-    PyRuntimeError::new_err(format!("fastbreaker: {error}"))
+    match error {
+        StoreError::Unsupported(detail) => PyNotImplementedError::new_err(detail),
+        error => PyRuntimeError::new_err(format!("fastbreaker: {error}")),
+    }
 }
 
 #[cfg(test)]

@@ -171,7 +171,10 @@ pub(crate) fn emit(
         );
         python::log_message(py, python::INFO, &line)?;
     } else {
-        let level = if transition.to == fastbreaker_core::State::Open {
+        let level = if matches!(
+            transition.to,
+            fastbreaker_core::State::Open | fastbreaker_core::State::Isolated
+        ) {
             python::WARNING
         } else {
             python::INFO

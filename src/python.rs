@@ -8,21 +8,18 @@ use pyo3::sync::PyOnceLock;
 
 /// The `CircuitState` member for `state` (the members are built once, not per read).
 pub(crate) fn circuit_state(py: Python<'_>, state: State) -> PyResult<&Bound<'_, PyAny>> {
-    static MEMBERS: PyOnceLock<[Py<PyAny>; 3]> = PyOnceLock::new();
+    static MEMBERS: PyOnceLock<Vec<Py<PyAny>>> = PyOnceLock::new();
     let members = MEMBERS.get_or_try_init(py, || -> PyResult<_> {
         let class = py.import("fastbreaker._state")?.getattr("CircuitState")?;
-        let member = |state: State| class.call1((state.as_str(),)).map(Bound::unbind);
-        Ok([
-            member(State::Closed)?,
-            member(State::Open)?,
-            member(State::HalfOpen)?,
-        ])
+        State::ALL
+            .iter()
+            .map(|state| class.call1((state.as_str(),)).map(Bound::unbind))
+            .collect()
     })?;
-    let index = match state {
-        State::Closed => 0,
-        State::Open => 1,
-        State::HalfOpen => 2,
-    };
+    let index = State::ALL
+        .iter()
+        .position(|s| *s == state)
+        .expect("every state is in State::ALL");
     Ok(members[index].bind(py))
 }
 

@@ -74,7 +74,13 @@ def test_a_reset_does_not_zero_the_counters():
     drain(breaker, failing(), 1)
     breaker.reset()
     assert calls(breaker) == counts(failure=1)
-    assert transitions(breaker) == {"closed": 1, "open": 1, "half_open": 0}
+    assert transitions(breaker) == {
+        "closed": 1,
+        "open": 1,
+        "half_open": 0,
+        "isolated": 0,
+        "disabled": 0,
+    }
 
 
 def test_transitions_are_counted_by_the_state_they_lead_to():
@@ -89,7 +95,17 @@ def test_transitions_are_counted_by_the_state_they_lead_to():
         breaker.open()  # open already: the timer restarts, no transition
         breaker.reset()  # open -> closed
         breaker.reset()  # closed already: no transition
-    assert transitions(breaker) == {"closed": 2, "open": 3, "half_open": 2}
+        breaker.isolate()  # closed -> isolated
+        breaker.disable()  # isolated -> disabled
+        breaker.disable()  # disabled already: no transition
+        breaker.reset()  # disabled -> closed
+    assert transitions(breaker) == {
+        "closed": 3,
+        "open": 3,
+        "half_open": 2,
+        "isolated": 1,
+        "disabled": 1,
+    }
 
 
 def test_async_calls_are_counted_when_they_end_and_a_cancelled_one_is_ignored():

@@ -67,7 +67,7 @@ class Collected:
 def expected(
     state: str,
     calls: Tuple[int, int, int, int],
-    transitions: Tuple[int, int, int],
+    transitions: Tuple[int, ...],
     failure_count: int,
     retry_after: float,
 ) -> Dict[str, float]:
@@ -77,6 +77,8 @@ def expected(
         "fastbreaker.state{fastbreaker.state=closed}": int(state == "closed"),
         "fastbreaker.state{fastbreaker.state=open}": int(state == "open"),
         "fastbreaker.state{fastbreaker.state=half_open}": int(state == "half_open"),
+        "fastbreaker.state{fastbreaker.state=isolated}": int(state == "isolated"),
+        "fastbreaker.state{fastbreaker.state=disabled}": int(state == "disabled"),
         "fastbreaker.calls{fastbreaker.outcome=success}": calls[0],
         "fastbreaker.calls{fastbreaker.outcome=failure}": calls[1],
         "fastbreaker.calls{fastbreaker.outcome=ignored}": calls[2],
@@ -84,6 +86,8 @@ def expected(
         "fastbreaker.transitions{fastbreaker.to_state=closed}": transitions[0],
         "fastbreaker.transitions{fastbreaker.to_state=open}": transitions[1],
         "fastbreaker.transitions{fastbreaker.to_state=half_open}": transitions[2],
+        "fastbreaker.transitions{fastbreaker.to_state=isolated}": transitions[3],
+        "fastbreaker.transitions{fastbreaker.to_state=disabled}": transitions[4],
         "fastbreaker.failure_count": failure_count,
         "fastbreaker.retry_after": retry_after,
     }
@@ -127,7 +131,9 @@ def test_every_point_after_each_outcome_and_a_full_cycle(reader, unique_name):
         success_threshold=1,
         expected_exceptions=(ConnectionError,),
     )
-    assert Collected(reader).of(unique_name) == expected("closed", (0, 0, 0, 0), (0, 0, 0), 0, 0.0)
+    assert Collected(reader).of(unique_name) == expected(
+        "closed", (0, 0, 0, 0), (0, 0, 0, 0, 0), 0, 0.0
+    )
 
     with manual_clock() as clock:
         breaker.call(lambda: "ok")
@@ -141,16 +147,16 @@ def test_every_point_after_each_outcome_and_a_full_cycle(reader, unique_name):
                 breaker.call(lambda: "never called")
         clock.advance(10)
         assert Collected(reader).of(unique_name) == expected(
-            "open", (1, 2, 1, 3), (0, 1, 0), 2, 20.0
+            "open", (1, 2, 1, 3), (0, 1, 0, 0, 0), 2, 20.0
         )
 
         clock.advance(20)
         assert Collected(reader).of(unique_name) == expected(
-            "half_open", (1, 2, 1, 3), (0, 1, 0), 2, 0.0
+            "half_open", (1, 2, 1, 3), (0, 1, 0, 0, 0), 2, 0.0
         )
         breaker.call(lambda: "ok")  # the trial closes the circuit
         assert Collected(reader).of(unique_name) == expected(
-            "closed", (2, 2, 1, 3), (1, 1, 1), 0, 0.0
+            "closed", (2, 2, 1, 3), (1, 1, 1, 0, 0), 0, 0.0
         )
 
 
@@ -255,7 +261,9 @@ def test_a_breaker_that_fails_at_collection_is_skipped_and_logged_once(
     with caplog.at_level(logging.ERROR, logger="fastbreaker"):
         for _ in range(3):
             points = Collected(reader)
-            assert points.of(unique_name) == expected("closed", (1, 0, 0, 0), (0, 0, 0), 0, 0.0)
+            assert points.of(unique_name) == expected(
+                "closed", (1, 0, 0, 0), (0, 0, 0, 0, 0), 0, 0.0
+            )
             assert broken not in points.breakers()
     # Five instruments, three collections: one line.
     [record] = [r for r in caplog.records if broken in r.getMessage()]

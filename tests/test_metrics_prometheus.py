@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import subprocess
 import sys
 import threading
@@ -13,7 +14,7 @@ from typing import Dict, Iterator, List, Tuple
 import fastbreaker.metrics
 import pytest
 from fastbreaker import CircuitBreaker, CircuitBreakerError, circuit_breaker, get_circuit_breaker
-from fastbreaker.metrics import prometheus
+from fastbreaker.metrics import STATES, prometheus
 from fastbreaker.testing import manual_clock
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
@@ -47,13 +48,15 @@ def series(samples: List[Sample], breaker: str) -> Dict[str, float]:
 
 def breakers_in(samples: List[Sample]) -> List[str]:
     """The `breaker` label values of the state series, in exposition order."""
-    return [labels["breaker"] for name, labels, _ in samples if name == "fastbreaker_state"][::3]
+    return [labels["breaker"] for name, labels, _ in samples if name == "fastbreaker_state"][
+        :: len(STATES)
+    ]
 
 
 def expected(
     state: str,
     calls: Tuple[int, int, int, int],
-    transitions: Tuple[int, int, int],
+    transitions: Tuple[int, ...],
     failure_count: int,
     retry_after: float,
 ) -> Dict[str, float]:
@@ -63,6 +66,8 @@ def expected(
         'fastbreaker_state{state="closed"}': float(state == "closed"),
         'fastbreaker_state{state="open"}': float(state == "open"),
         'fastbreaker_state{state="half_open"}': float(state == "half_open"),
+        'fastbreaker_state{state="isolated"}': float(state == "isolated"),
+        'fastbreaker_state{state="disabled"}': float(state == "disabled"),
         'fastbreaker_calls_total{outcome="success"}': calls[0],
         'fastbreaker_calls_total{outcome="failure"}': calls[1],
         'fastbreaker_calls_total{outcome="ignored"}': calls[2],
@@ -70,6 +75,8 @@ def expected(
         'fastbreaker_transitions_total{to_state="closed"}': transitions[0],
         'fastbreaker_transitions_total{to_state="open"}': transitions[1],
         'fastbreaker_transitions_total{to_state="half_open"}': transitions[2],
+        'fastbreaker_transitions_total{to_state="isolated"}': transitions[3],
+        'fastbreaker_transitions_total{to_state="disabled"}': transitions[4],
         "fastbreaker_failure_count": failure_count,
         "fastbreaker_retry_after_seconds": retry_after,
     }
@@ -100,7 +107,7 @@ def test_every_series_after_each_outcome_and_a_full_cycle(registry, unique_name)
         expected_exceptions=(ConnectionError,),
     )
     assert series(scrape(registry), unique_name) == expected(
-        "closed", (0, 0, 0, 0), (0, 0, 0), 0, 0
+        "closed", (0, 0, 0, 0), (0, 0, 0, 0, 0), 0, 0
     )
 
     with manual_clock() as clock:
@@ -115,22 +122,27 @@ def test_every_series_after_each_outcome_and_a_full_cycle(registry, unique_name)
                 breaker.call(lambda: "never called")
         clock.advance(10)
         assert series(scrape(registry), unique_name) == expected(
-            "open", (1, 2, 1, 3), (0, 1, 0), 2, 20.0
+            "open", (1, 2, 1, 3), (0, 1, 0, 0, 0), 2, 20.0
         )
 
         clock.advance(20)  # the timeout has passed: the next call is a trial
         assert series(scrape(registry), unique_name) == expected(
-            "half_open", (1, 2, 1, 3), (0, 1, 0), 2, 0.0
+            "half_open", (1, 2, 1, 3), (0, 1, 0, 0, 0), 2, 0.0
         )
         breaker.call(lambda: "ok")
         assert series(scrape(registry), unique_name) == expected(
-            "closed", (2, 2, 1, 3), (1, 1, 1), 0, 0.0
+            "closed", (2, 2, 1, 3), (1, 1, 1, 0, 0), 0, 0.0
         )
 
     breaker.open()
     breaker.reset()  # closes the circuit, but never zeroes the counters
     assert series(scrape(registry), unique_name) == expected(
-        "closed", (2, 2, 1, 3), (2, 2, 1), 0, 0.0
+        "closed", (2, 2, 1, 3), (2, 2, 1, 0, 0), 0, 0.0
+    )
+
+    breaker.isolate()  # open until reset(): the time left is infinite
+    assert series(scrape(registry), unique_name) == expected(
+        "isolated", (2, 2, 1, 3), (2, 2, 1, 1, 0), 0, math.inf
     )
 
 

@@ -21,6 +21,10 @@ class CircuitState(str, Enum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+    #: ``isolate()``: open until ``reset()``, whatever the timeout.
+    ISOLATED = "isolated"
+    #: ``disable()``: every call passes and nothing counts, until ``reset()``.
+    DISABLED = "disabled"
 
     def __str__(self) -> str:
         return self.value
@@ -47,6 +51,8 @@ class TransitionCounts(TypedDict):
     closed: int
     open: int
     half_open: int
+    isolated: int
+    disabled: int
 
 
 class WindowTotals(TypedDict):
@@ -63,7 +69,8 @@ class CircuitBreakerStatus(TypedDict):
     """What ``CircuitBreaker.get_status()`` returns (JSON-serialisable)."""
 
     name: str
-    #: ``"closed"``, ``"open"`` or ``"half_open"``: what the next call would meet.
+    #: ``"closed"``, ``"open"``, ``"half_open"``, ``"isolated"`` or ``"disabled"``: what the next
+    #: call would meet.
     state: str
     failure_count: int
     success_count: int
@@ -76,11 +83,12 @@ class CircuitBreakerStatus(TypedDict):
     half_open_max_calls: int
     #: Seconds a trial may run before its slot is reclaimed (``None``: no limit).
     trial_timeout: Optional[float]
-    #: Seconds until an open circuit admits a trial (0.0 otherwise).
-    retry_after: float
+    #: Seconds until an open circuit admits a trial (0.0 otherwise; ``None`` while isolated: until
+    #: ``reset()``).
+    retry_after: Optional[float]
     #: Seconds the current (or last) opening lasts (backoff, ``open(duration)``, ``open_for``);
-    #: ``recovery_timeout`` while closed.
-    open_duration: float
+    #: ``recovery_timeout`` while closed (``None`` while isolated).
+    open_duration: Optional[float]
     failure_rate_threshold: Optional[float]
     slow_call_duration: Optional[float]
     slow_call_rate_threshold: Optional[float]

@@ -270,4 +270,14 @@ impl<S: Store> Breaker<S> {
     pub fn force_open(&self, duration: Option<Nanos>) -> StoreResult<Option<Transition>> {
         Ok(self.counted(self.store.force_open(&self.config, duration)?))
     }
+
+    /// Holds the circuit open until [`Breaker::reset`], whatever the timeout.
+    pub fn isolate(&self) -> StoreResult<Option<Transition>> {
+        Ok(self.counted(self.store.isolate(&self.config)?))
+    }
+
+    /// Lets every call pass, counting nothing, until [`Breaker::reset`].
+    pub fn disable(&self) -> StoreResult<Option<Transition>> {
+        Ok(self.counted(self.store.disable(&self.config)?))
+    }
 }

@@ -47,6 +47,8 @@ pub struct Counters {
     to_closed: AtomicU64,
     to_open: AtomicU64,
     to_half_open: AtomicU64,
+    to_isolated: AtomicU64,
+    to_disabled: AtomicU64,
 }
 
 /// What the counters held when read.
@@ -60,6 +62,8 @@ pub struct Counts {
     pub to_closed: u64,
     pub to_open: u64,
     pub to_half_open: u64,
+    pub to_isolated: u64,
+    pub to_disabled: u64,
 }
 
 #[inline(always)]
@@ -91,6 +95,8 @@ impl Counters {
             State::Closed => &self.to_closed,
             State::Open => &self.to_open,
             State::HalfOpen => &self.to_half_open,
+            State::Isolated => &self.to_isolated,
+            State::Disabled => &self.to_disabled,
         });
     }
 
@@ -105,6 +111,8 @@ impl Counters {
             to_closed: read(&self.to_closed),
             to_open: read(&self.to_open),
             to_half_open: read(&self.to_half_open),
+            to_isolated: read(&self.to_isolated),
+            to_disabled: read(&self.to_disabled),
         }
     }
 }

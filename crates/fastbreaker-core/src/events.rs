@@ -29,6 +29,10 @@ pub enum Reason {
     Reset,
     /// `open()`: opened by hand.
     Forced,
+    /// `isolate()`: held open by hand until `reset()`.
+    Isolated,
+    /// `disable()`: switched off by hand until `reset()`.
+    Disabled,
     /// Learned by reading a shared store's state: the change was made elsewhere and its message
     /// missed (or the store came back empty, closed).
     Synchronised,
@@ -47,11 +51,15 @@ impl Reason {
             Reason::TrialSucceeded => "trial_succeeded",
             Reason::Reset => "reset",
             Reason::Forced => "forced",
+            Reason::Isolated => "isolated",
+            Reason::Disabled => "disabled",
             Reason::Synchronised => "synchronised",
         }
     }
 
-    pub const ALL: [Reason; 10] = [
+    pub const ALL: [Reason; 12] = [
+        Reason::Isolated,
+        Reason::Disabled,
         Reason::FailureThreshold,
         Reason::FailureRate,
         Reason::SlowCallRate,

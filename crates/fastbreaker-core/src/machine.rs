@@ -28,13 +28,17 @@ use crate::clock::{Clock, Nanos};
 use crate::config::Config;
 use crate::events::{Reason, Transition};
 
-/// The three states of a circuit.
+/// The states of a circuit: the three of the state machine, and two set by hand.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum State {
     #[default]
     Closed,
     Open,
     HalfOpen,
+    /// `isolate()`: open until `reset()`, whatever the timeout.
+    Isolated,
+    /// `disable()`: every call passes and no outcome counts, until `reset()`.
+    Disabled,
 }
 
 impl State {
@@ -44,10 +48,18 @@ impl State {
             State::Closed => "closed",
             State::Open => "open",
             State::HalfOpen => "half_open",
+            State::Isolated => "isolated",
+            State::Disabled => "disabled",
         }
     }
 
-    pub const ALL: [State; 3] = [State::Closed, State::Open, State::HalfOpen];
+    pub const ALL: [State; 5] = [
+        State::Closed,
+        State::Open,
+        State::HalfOpen,
+        State::Isolated,
+        State::Disabled,
+    ];
 }
 
 /// How a protected call ended, as far as the breaker is concerned.
@@ -137,12 +149,16 @@ struct Trial {
     started: Nanos,
 }
 
+/// A duration that never ends: how long an ISOLATED circuit stays so (until `reset()`).
+pub const FOREVER: Nanos = Nanos::MAX;
+
 /// Why a call was turned away.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rejection {
-    /// The state the call met (OPEN, or HALF_OPEN with every trial slot taken).
+    /// The state the call met (OPEN, ISOLATED, or HALF_OPEN with every trial slot taken).
     pub state: State,
-    /// How long until a call could be admitted; zero when the trial slots are full.
+    /// How long until a call could be admitted; zero when the trial slots are full, [`FOREVER`]
+    /// when isolated.
     pub retry_after: Nanos,
 }
 
@@ -166,9 +182,11 @@ pub struct Snapshot {
     pub trials_in_flight: u32,
     /// Wall-clock time of the last counted failure, in seconds since the Unix epoch.
     pub last_failure_time: Option<f64>,
-    /// How long until an OPEN circuit admits a trial; zero otherwise.
+    /// How long until an OPEN circuit admits a trial; zero otherwise ([`FOREVER`] when
+    /// isolated).
     pub retry_after: Nanos,
-    /// How long the current (or last) opening lasts; `recovery_timeout` while CLOSED.
+    /// How long the current (or last) opening lasts; `recovery_timeout` while CLOSED (or
+    /// DISABLED), [`FOREVER`] when isolated.
     pub open_duration: Nanos,
 }
 
@@ -251,8 +269,8 @@ impl Machine {
                 self.opened_at = now;
                 self.success_count = 0;
             }
-            State::HalfOpen => self.success_count = 0,
-            State::Closed => {
+            State::HalfOpen | State::Isolated => self.success_count = 0,
+            State::Closed | State::Disabled => {
                 self.failure_count = 0;
                 self.success_count = 0;
                 self.failed_trials = 0;
@@ -314,7 +332,13 @@ impl Machine {
     /// Decides whether a call may run now.
     pub fn acquire<C: Clock>(&mut self, config: &Config, clock: &C) -> Admission {
         match self.state {
-            State::Closed => Admission::Admitted(Ticket::closed(self.generation), None),
+            State::Closed | State::Disabled => {
+                Admission::Admitted(Ticket::closed(self.generation), None)
+            }
+            State::Isolated => Admission::Rejected(Rejection {
+                state: State::Isolated,
+                retry_after: FOREVER,
+            }),
             State::Open => {
                 let now = clock.now();
                 let elapsed = now.saturating_sub(self.opened_at);
@@ -397,20 +421,23 @@ impl Machine {
             }
             // The trial's slot was given back above; nothing else changes.
             (State::HalfOpen, Outcome::Ignored) => None,
-            // Nothing admitted in an OPEN generation (the OPEN -> HALF_OPEN move starts a new
-            // one before admitting), and an ignored outcome in CLOSED changes nothing.
-            (State::Open, _) | (State::Closed, Outcome::Ignored) => None,
+            // Nothing admitted in an OPEN or ISOLATED generation (the OPEN -> HALF_OPEN move
+            // starts a new one before admitting), nothing counts while DISABLED, and an ignored
+            // outcome in CLOSED changes nothing.
+            (State::Open | State::Isolated | State::Disabled, _)
+            | (State::Closed, Outcome::Ignored) => None,
         }
     }
 
     /// The breaker as the next call would find it at `now`. Never changes anything.
     pub fn snapshot(&self, config: &Config, now: Nanos) -> Snapshot {
         let state = self.effective_state(now);
-        let retry_after = if state == State::Open {
-            self.open_for
-                .saturating_sub(now.saturating_sub(self.opened_at))
-        } else {
-            0
+        let retry_after = match state {
+            State::Open => self
+                .open_for
+                .saturating_sub(now.saturating_sub(self.opened_at)),
+            State::Isolated => FOREVER,
+            _ => 0,
         };
         Snapshot {
             state,
@@ -433,10 +460,10 @@ impl Machine {
             },
             last_failure_time: self.last_failure_time,
             retry_after,
-            open_duration: if self.state == State::Closed {
-                config.recovery_timeout
-            } else {
-                self.open_for
+            open_duration: match self.state {
+                State::Closed | State::Disabled => config.recovery_timeout,
+                State::Isolated => FOREVER,
+                State::Open | State::HalfOpen => self.open_for,
             },
         }
     }
@@ -462,6 +489,18 @@ impl Machine {
                 .next(config.recovery_timeout, self.failed_trials)
         });
         self.move_by_hand(State::Open, Reason::Forced, clock)
+    }
+
+    /// Isolates the circuit: open until [`Machine::reset`], whatever the timeout. Always starts
+    /// a new generation; returns the transition when the state changed.
+    pub fn isolate<C: Clock>(&mut self, clock: &C) -> Option<Transition> {
+        self.move_by_hand(State::Isolated, Reason::Isolated, clock)
+    }
+
+    /// Disables the circuit: every call passes and nothing counts, until [`Machine::reset`].
+    /// Always starts a new generation; returns the transition when the state changed.
+    pub fn disable<C: Clock>(&mut self, clock: &C) -> Option<Transition> {
+        self.move_by_hand(State::Disabled, Reason::Disabled, clock)
     }
 
     fn move_by_hand<C: Clock>(

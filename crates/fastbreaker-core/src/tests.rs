@@ -554,6 +554,8 @@ fn counters_count_every_outcome_and_transition_once() {
             to_closed: 2,
             to_open: 2,
             to_half_open: 1,
+            to_isolated: 0,
+            to_disabled: 0,
         }
     );
 }
@@ -788,4 +790,56 @@ impl Policy {
             slow,
         }
     }
+}
+
+#[test]
+fn isolated_rejects_until_reset_whatever_the_time() {
+    let clock = Arc::new(ManualClock::new());
+    let b = breaker(&clock, 1, 1, 1, 1);
+    let late = admit(&b, &clock);
+    let t = b.isolate().unwrap().expect("closed -> isolated");
+    assert_eq!(
+        (t.from, t.to, t.reason),
+        (State::Closed, State::Isolated, Reason::Isolated)
+    );
+    clock.advance(1_000 * SECOND);
+    match b.acquire().unwrap() {
+        Admission::Rejected(r) => assert_eq!(
+            (r.state, r.retry_after),
+            (State::Isolated, machine::FOREVER)
+        ),
+        other => panic!("admitted while isolated: {other:?}"),
+    }
+    assert_eq!(b.admit_closed(), None, "no lock-free admission either");
+    assert_eq!(b.record(late, Outcome::Failure).unwrap(), None);
+    assert_eq!(b.snapshot().unwrap().state, State::Isolated);
+    assert_eq!(b.reset().unwrap().unwrap().to, State::Closed);
+    assert_eq!(run(&b, &clock, Outcome::Success), None);
+}
+
+#[test]
+fn disabled_admits_everything_and_counts_nothing() {
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            failure_rate_threshold: Some(0.5),
+            minimum_calls: Some(1),
+            ..Policies::default()
+        },
+    );
+    b.disable().unwrap().expect("closed -> disabled");
+    for _ in 0..20 {
+        assert_eq!(run(&b, &clock, Outcome::Failure), None);
+    }
+    let snap = b.snapshot().unwrap();
+    assert_eq!((snap.state, snap.failure_count), (State::Disabled, 0));
+    assert_eq!(
+        b.window_totals(),
+        Some(Policy::totals(0, 0, 0)),
+        "nothing in the window"
+    );
+    assert_eq!(b.counters().read().to_disabled, 1);
+    b.force_open(None).unwrap();
+    assert_eq!(b.snapshot().unwrap().state, State::Open);
 }

@@ -20,6 +20,8 @@ enum Op {
     Advance(Nanos),
     Reset,
     ForceOpen,
+    Isolate,
+    Disable,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -35,6 +37,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(Op::Advance),
         1 => Just(Op::Reset),
         1 => Just(Op::ForceOpen),
+        1 => Just(Op::Isolate),
+        1 => Just(Op::Disable),
     ]
 }
 
@@ -63,6 +67,8 @@ fn allowed(t: &Transition, cause: &str) -> bool {
         ),
         "reset" => t.to == Closed && t.from != Closed,
         "force_open" => t.to == Open && t.from != Open,
+        "isolate" => t.to == State::Isolated && t.from != State::Isolated,
+        "disable" => t.to == State::Disabled && t.from != State::Disabled,
         _ => false,
     }
 }
@@ -99,7 +105,12 @@ proptest! {
                                 prop_assert_eq!(rejection.retry_after, before.retry_after);
                             }
                             State::HalfOpen => prop_assert_eq!(rejection.retry_after, 0),
-                            State::Closed => prop_assert!(false, "a closed circuit rejected a call"),
+                            State::Isolated => {
+                                prop_assert_eq!(rejection.retry_after, fastbreaker_core::machine::FOREVER)
+                            }
+                            State::Closed | State::Disabled => {
+                                prop_assert!(false, "a {:?} circuit rejected a call", rejection.state)
+                            }
                         }
                     }
                 },
@@ -125,8 +136,8 @@ proptest! {
                     clock.advance(nanos);
                     let after = breaker.snapshot().unwrap();
                     prop_assert_eq!(after.failure_count, before.failure_count);
-                    if before.state == State::Closed {
-                        prop_assert_eq!(after.state, State::Closed);
+                    if matches!(before.state, State::Closed | State::Isolated | State::Disabled) {
+                        prop_assert_eq!(after.state, before.state, "time moves only OPEN");
                     }
                 }
                 Op::Reset => {
@@ -149,6 +160,20 @@ proptest! {
                         prop_assert_eq!(after.state, State::Open);
                     }
                 }
+                Op::Isolate => {
+                    if let Some(t) = breaker.isolate().unwrap() {
+                        prop_assert!(allowed(&t, "isolate"), "{t:?}");
+                    }
+                    changes += 1;
+                    prop_assert_eq!(breaker.snapshot().unwrap().state, State::Isolated);
+                }
+                Op::Disable => {
+                    if let Some(t) = breaker.disable().unwrap() {
+                        prop_assert!(allowed(&t, "disable"), "{t:?}");
+                    }
+                    changes += 1;
+                    prop_assert_eq!(breaker.snapshot().unwrap().state, State::Disabled);
+                }
             }
             let now = breaker.snapshot().unwrap();
             prop_assert!(now.trials_in_flight <= config.half_open_max_calls);
@@ -162,6 +187,13 @@ proptest! {
                 State::Open => {
                     prop_assert!(now.retry_after > 0 && now.retry_after <= config.recovery_timeout);
                     prop_assert_eq!(now.success_count, 0);
+                }
+                State::Isolated => {
+                    prop_assert_eq!(now.retry_after, fastbreaker_core::machine::FOREVER);
+                    prop_assert_eq!(now.success_count, 0);
+                }
+                State::Disabled => {
+                    prop_assert_eq!((now.failure_count, now.success_count, now.retry_after), (0, 0, 0));
                 }
             }
             if now.failure_count > 0 {

@@ -17,6 +17,7 @@ cannot be read rather than failing the whole scrape.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from typing import Dict, List, Literal, NamedTuple, Set, Tuple
 
@@ -26,12 +27,12 @@ __all__: List[str] = []
 
 _logger = logging.getLogger("fastbreaker")
 
-State = Literal["closed", "open", "half_open"]
+State = Literal["closed", "open", "half_open", "isolated", "disabled"]
 Outcome = Literal["success", "failure", "ignored", "rejected"]
 
 #: The states a circuit can be in (the keys of ``get_status()["transitions"]``), in the order the
 #: series are written.
-STATES: Tuple[State, ...] = ("closed", "open", "half_open")
+STATES: Tuple[State, ...] = ("closed", "open", "half_open", "isolated", "disabled")
 #: The outcomes of a call (the keys of ``get_status()["calls"]``), in the order the series are
 #: written. An outcome the core comes to count (slow calls, with slow-call policies) is added here
 #: and to ``Outcome``; the tests check that the exported ones are the core's.
@@ -55,6 +56,7 @@ class BreakerReading(NamedTuple):
     #: Transitions by the state they went to, one entry per :data:`STATES`.
     transitions: Dict[str, int]
     failure_count: int
+    #: Seconds until an open circuit admits a trial; ``math.inf`` while isolated (until reset).
     retry_after: float
 
 
@@ -80,13 +82,14 @@ class BreakerReader:
                 status = breaker.get_status()
                 calls = status["calls"]
                 transitions = status["transitions"]
+                retry_after = status["retry_after"]
                 reading = BreakerReading(
                     breaker=label,
                     state=status["state"],
                     calls={outcome: calls[outcome] for outcome in CALL_OUTCOMES},
                     transitions={state: transitions[state] for state in STATES},
                     failure_count=status["failure_count"],
-                    retry_after=status["retry_after"],
+                    retry_after=math.inf if retry_after is None else retry_after,
                 )
             except Exception as error:
                 self._report(label, error)

@@ -213,6 +213,14 @@ impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
         Ok(self.change(|machine| machine.force_open(config, duration, &self.clock)))
     }
 
+    fn isolate(&self, _config: &Config) -> StoreResult<Option<Transition>> {
+        Ok(self.change(|machine| machine.isolate(&self.clock)))
+    }
+
+    fn disable(&self, _config: &Config) -> StoreResult<Option<Transition>> {
+        Ok(self.change(|machine| machine.disable(&self.clock)))
+    }
+
     fn describe(&self) -> String {
         "memory".to_owned()
     }

@@ -38,6 +38,8 @@ pub enum StoreError {
     /// The store refused an operation on this breaker's keys (a key of another type, say),
     /// while it answers others.
     Refused(String),
+    /// This store does not support the operation (yet); the message says what instead.
+    Unsupported(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -46,6 +48,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Unavailable(detail) => write!(f, "store unavailable: {detail}"),
             StoreError::Protocol(detail) => write!(f, "unexpected answer from store: {detail}"),
             StoreError::Refused(detail) => write!(f, "store refused the operation: {detail}"),
+            StoreError::Unsupported(detail) => write!(f, "{detail}"),
         }
     }
 }
@@ -148,6 +151,12 @@ pub trait Store: Send + Sync {
         config: &Config,
         duration: Option<Nanos>,
     ) -> StoreResult<Option<Transition>>;
+
+    /// Holds the circuit open until [`Store::reset`].
+    fn isolate(&self, config: &Config) -> StoreResult<Option<Transition>>;
+
+    /// Lets every call pass, counting nothing, until [`Store::reset`].
+    fn disable(&self, config: &Config) -> StoreResult<Option<Transition>>;
 
     /// What the store is, for statuses: `"memory"`, or where it is.
     fn describe(&self) -> String;
@@ -278,6 +287,14 @@ impl Store for AnyStore {
         duration: Option<Nanos>,
     ) -> StoreResult<Option<Transition>> {
         dispatch!(self, store => store.force_open(config, duration))
+    }
+
+    fn isolate(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        dispatch!(self, store => store.isolate(config))
+    }
+
+    fn disable(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        dispatch!(self, store => store.disable(config))
     }
 
     fn describe(&self) -> String {

@@ -25,6 +25,8 @@ pub(crate) enum Op {
     Snapshot,
     Reset,
     ForceOpen,
+    /// `isolate()` or `disable()`.
+    Manual,
 }
 
 #[derive(Debug)]
@@ -124,6 +126,14 @@ impl Store for RecordingStore {
         self.operate(config, Op::ForceOpen, |m, clock| {
             m.force_open(config, duration, clock)
         })
+    }
+
+    fn isolate(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        self.operate(config, Op::Manual, |m, clock| m.isolate(clock))
+    }
+
+    fn disable(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        self.operate(config, Op::Manual, |m, clock| m.disable(clock))
     }
 
     fn describe(&self) -> String {

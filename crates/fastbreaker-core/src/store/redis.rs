@@ -517,6 +517,8 @@ impl Shared {
                 Some(None) => now.saturating_add(backstop),
                 None => 0,
             },
+            // Never read from a server: this store refuses isolate() and disable().
+            State::Isolated | State::Disabled => 0,
         };
         self.deadline.store(deadline, Ordering::Relaxed);
         let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
@@ -1071,6 +1073,8 @@ impl Inner {
         match error {
             StoreError::Unavailable(_) => self.mark_unreachable(error),
             StoreError::Refused(_) | StoreError::Protocol(_) => self.refuse(shared, error),
+            // Said before anything is sent: nothing about the server.
+            StoreError::Unsupported(_) => {}
         }
     }
 
@@ -1276,7 +1280,8 @@ fn detail(error: &StoreError) -> &str {
     match error {
         StoreError::Unavailable(detail)
         | StoreError::Protocol(detail)
-        | StoreError::Refused(detail) => detail,
+        | StoreError::Refused(detail)
+        | StoreError::Unsupported(detail) => detail,
     }
 }
 
@@ -1775,6 +1780,22 @@ impl Store for RedisBreakerStore {
         duration: Option<Nanos>,
     ) -> StoreResult<Option<Transition>> {
         self.manual(config, State::Open, duration)
+    }
+
+    fn isolate(&self, _config: &Config) -> StoreResult<Option<Transition>> {
+        Err(StoreError::Unsupported(
+            "isolate() is not supported by a breaker kept in Redis yet (the fleet's state has \
+             closed, open and half_open only); open(duration=...) holds it open for the fleet"
+                .to_owned(),
+        ))
+    }
+
+    fn disable(&self, _config: &Config) -> StoreResult<Option<Transition>> {
+        Err(StoreError::Unsupported(
+            "disable() is not supported by a breaker kept in Redis yet (the fleet's state has \
+             closed, open and half_open only)"
+                .to_owned(),
+        ))
     }
 
     fn describe(&self) -> String {

@@ -28,6 +28,11 @@ impl Summary {
             State::Closed => Self::CLOSED,
             State::Open => Self::OPEN,
             State::HalfOpen => Self::HALF_OPEN,
+            // Rejected on the slow path, as OPEN is.
+            State::Isolated => Self::OPEN,
+            // Every call goes to the slow path, which admits it and counts nothing (the fast
+            // path would put its outcomes in a window).
+            State::Disabled => Self::UNKNOWN,
         };
         let failures = if failures > 0 { Self::FAILURES } else { 0 };
         ((generation & Self::GENERATION_MASK) << Self::GENERATION_SHIFT) | failures | bits
