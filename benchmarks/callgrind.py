@@ -135,6 +135,12 @@ else:
         "noop": lambda: noop_decorator(f),
         "decorated": lambda: CircuitBreaker(failure_threshold=10**9)(f),
         "uncounted": uncounted,
+        "windowed": lambda: CircuitBreaker(
+            failure_threshold=10**9, failure_rate_threshold=0.5, window_seconds=30
+        )(f),
+        "windowed_calls": lambda: CircuitBreaker(
+            failure_threshold=10**9, failure_rate_threshold=0.5, window_calls=100
+        )(f),
         "rejected": rejecting,
         "failure": lambda: CircuitBreaker(failure_threshold=10**9)(failing),
         "bare_failure": lambda: failing,
@@ -182,6 +188,8 @@ VARIANTS: List[Tuple[str, str]] = [
     ("noop", "no-op Python decorator"),
     ("decorated", "fastbreaker decorated, success"),
     ("uncounted", "fastbreaker decorated, counters off"),
+    ("windowed", "fastbreaker decorated, 30 s failure-rate window"),
+    ("windowed_calls", "fastbreaker decorated, 100-call failure-rate window"),
     ("call", "fastbreaker .call(f, x), success"),
     ("rejected", "fastbreaker decorated, rejected (caught)"),
     ("failure", "fastbreaker decorated, failure (caught)"),
@@ -237,6 +245,8 @@ def report(per_iteration: Dict[str, float]) -> Tuple[Dict[str, float], Dict[str,
     ratios = {
         "decorated / functools.partial": ratio(beyond["decorated"], beyond["partial"]),
         "decorated / no-op decorator": ratio(beyond["decorated"], beyond["noop"]),
+        "30 s failure-rate window / none": ratio(beyond["windowed"], beyond["decorated"]),
+        "100-call failure-rate window / none": ratio(beyond["windowed_calls"], beyond["decorated"]),
         ".call / functools.partial": ratio(beyond["call"], beyond["partial"]),
         "failure beyond a bare failing call / functools.partial": ratio(
             per_iteration["failure"] - per_iteration["bare_failure"], beyond["partial"]

@@ -140,6 +140,9 @@ def success_path(calls: int, rounds: int) -> Section:
         breaker = make()
         cases[f"{library} .call(f, x)"] = looped(breaker.call, target, 1)
     cases["fastbreaker decorated, call counters off"] = without_counting(looped(fast()(target), 1))
+    # Issue 11's bound: a 30 s failure-rate window (ten time buckets) against no window.
+    windowed = fastbreaker.CircuitBreaker(failure_rate_threshold=0.5, window_seconds=30)
+    cases["fastbreaker decorated, 30 s failure-rate window"] = looped(windowed(target), 1)
     section = Section("success path (closed circuit)", "ns/call", best_of(cases, calls, rounds))
     return section
 
@@ -451,6 +454,11 @@ def ratios(sections: Dict[str, Section]) -> Dict[str, Optional[float]]:
             "decorated overhead: call counters on / off",
             over["fastbreaker decorated"],
             over["fastbreaker decorated, call counters off"],
+        ),
+        (
+            "decorated overhead: 30 s failure-rate window / none",
+            over["fastbreaker decorated, 30 s failure-rate window"],
+            over["fastbreaker decorated"],
         ),
         (
             ".call overhead: fastbreaker / circuitbreaker",

@@ -90,10 +90,8 @@ fn unique_name() -> String {
 impl PyCircuitBreaker {
     /// A breaker named `name` (`None`: an auto-generated name, which keeps it in memory).
     pub(crate) fn build(py: Python<'_>, options: &Options, name: Option<String>) -> PyResult<Self> {
+        // Refuses (or, for the default store, keeps in memory) what the store cannot keep.
         let (store, redis) = resolve(py, &options.store, name.as_deref(), options.config)?;
-        store
-            .check(&options.config)
-            .map_err(PyValueError::new_err)?;
         let name_str = name.unwrap_or_else(unique_name);
         Ok(PyCircuitBreaker {
             core: Breaker::new(options.config, store),

@@ -109,7 +109,8 @@ unsafe extern "C" fn protected_vectorcall(
         // SAFETY: only `Protected` instances carry this function in their vectorcall slot.
         let slf = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<Protected>() };
         let (breaker, func) = (slf.get().breaker.bind(py), slf.get().func.bind(py));
-        let fallback = slf.get().fallback.as_ref().map(|f| f.bind(py));
+        // Looked up where it is needed only: the success path never reads it.
+        let fallback = || slf.get().fallback.as_ref().map(|f| f.bind(py));
         // The arguments as a tuple and a dict: only for a fallback or a coroutine's slow path.
         let arguments = || {
             // SAFETY: `PyVectorcall_NARGS` only masks the offset flag off.
@@ -123,7 +124,7 @@ unsafe extern "C" fn protected_vectorcall(
                 let result = ffi::PyObject_Vectorcall(func.as_ptr(), args, nargsf, kwnames);
                 Bound::from_owned_ptr_or_err(py, result)?
             };
-            let bound_fallback = match fallback {
+            let bound_fallback = match fallback() {
                 Some(fallback) => {
                     let (args, kwargs) = arguments()?;
                     Some(bind_arguments(fallback, &args, kwargs.as_ref())?)
@@ -142,9 +143,9 @@ unsafe extern "C" fn protected_vectorcall(
             },
             || {
                 let (args, kwargs) = arguments()?;
-                PyCircuitBreaker::call_async_with(breaker, func, &args, kwargs.as_ref(), fallback)
+                PyCircuitBreaker::call_async_with(breaker, func, &args, kwargs.as_ref(), fallback())
             },
-            |rejected| match fallback {
+            |rejected| match fallback() {
                 Some(fallback) => {
                     // SAFETY: the argument vector is passed on unchanged, as valid as it came in.
                     let result = unsafe {

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use fastbreaker_core::config::Config;
-use fastbreaker_core::{AnyStore, RedisSettings, RedisStore, TlsFiles, Unavailable};
+use fastbreaker_core::{AnyStore, RedisSettings, RedisStore, Store, TlsFiles, Unavailable};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -329,10 +329,20 @@ pub(crate) fn resolve(
         crate::python::log_message(py, crate::python::WARNING, &message)?;
         return Ok((AnyStore::memory(), None));
     }
-    Ok((
-        AnyStore::Redis(store.get().store.breaker(name, config)),
-        Some(store),
-    ))
+    let shared = AnyStore::Redis(store.get().store.breaker(name, config));
+    if let Err(refusal) = shared.check(&config) {
+        if explicit {
+            return Err(PyValueError::new_err(refusal));
+        }
+        // As above: the default store never makes a breaker fail where it ran before.
+        let message = format!(
+            "circuit breaker '{name}' stays in this process, not in the default store {}: {refusal}",
+            store.get().store.url()
+        );
+        crate::python::log_message(py, crate::python::WARNING, &message)?;
+        return Ok((AnyStore::memory(), None));
+    }
+    Ok((shared, Some(store)))
 }
 
 fn unlimited_trials() -> PyErr {

@@ -41,12 +41,13 @@ def test_the_benchmark_runs_and_reports_every_section(tmp_path):
         )
     assert "functools.partial(target)" in data["sections"]["success"]["results"]
     # A ratio is None where a --quick run measured an overhead at or below zero (noise).
-    assert len(data["ratios"]) == 20
+    assert len(data["ratios"]) == 21
     assert all(v is None or math.isfinite(v) for v in data["ratios"].values())
     for label in (
         "decorated overhead: fastbreaker / functools.partial",
         "decorated overhead: fastbreaker / no-op decorator",
         "decorated overhead: call counters on / off",
+        "decorated overhead: 30 s failure-rate window / none",
         "async overhead: fastbreaker / no-op async def wrapper",
         "async overhead: fastbreaker / circuitbreaker",
     ):
@@ -81,6 +82,7 @@ def test_the_callgrind_benchmark_counts_every_variant(tmp_path):
     data = json.loads(out.read_text())
     assert data["quick"] is True and data["calls"] == 2_000
     keys = {"bare", "partial", "noop", "decorated", "uncounted", "call", "rejected", "failure"}
+    keys |= {"windowed", "windowed_calls"}
     keys |= {"bare_failure", "async_bare", "async_noop", "async_decorated"}
     assert set(data["per_iteration"]) == set(data["beyond_bare_call"]) == keys
     assert all(v > 0 for v in data["per_iteration"].values())  # instructions, not time

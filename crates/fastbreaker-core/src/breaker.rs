@@ -78,7 +78,7 @@ impl<S: Store> Breaker<S> {
     pub fn window_totals(&self) -> Option<Totals> {
         let window = self.window.as_ref()?;
         let now = if window.is_timed() {
-            self.store.now()
+            self.store.coarse_now()
         } else {
             0
         };
@@ -160,14 +160,18 @@ impl<S: Store> Breaker<S> {
         if outcome == Outcome::Ignored || !self.store.is_current_closed(ticket) {
             return None;
         }
-        let now = if self.times_calls || window.is_timed() {
-            self.store.now()
+        // The precise clock for a call's duration; the coarse one to pick a bucket (a few
+        // milliseconds off at most, against buckets of a tenth of the window).
+        let slow =
+            self.times_calls && rates.is_slow(self.store.now().saturating_sub(ticket.started));
+        let now = if window.is_timed() {
+            self.store.coarse_now()
         } else {
             0
         };
         let sample = Sample {
             failed: outcome == Outcome::Failure,
-            slow: self.times_calls && rates.is_slow(now.saturating_sub(ticket.started)),
+            slow,
         };
         let totals = window.record(sample, now);
         rates.reached(totals).map(|reason| Trip {

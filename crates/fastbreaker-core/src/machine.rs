@@ -23,6 +23,7 @@
 //! reporting it, so that the caller can report it after its lock is released.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 
 use crate::clock::{Clock, Nanos};
 use crate::config::Config;
@@ -85,8 +86,10 @@ const GENERATION_MASK: u64 = u64::MAX >> (64 - GENERATION_BITS);
 #[must_use = "a ticket must be handed back to the store, or a trial slot leaks"]
 pub struct Ticket {
     pub(crate) generation: u64,
-    /// The trial's id when the ticket holds a HALF_OPEN trial slot.
-    pub(crate) trial: Option<u64>,
+    /// The trial's id plus one when the ticket holds a HALF_OPEN trial slot (a niche: the
+    /// option is one word, and the ticket three, copied on every call). Read with
+    /// [`Ticket::trial`].
+    trial_slot: Option<NonZeroU64>,
     /// When the call was admitted, on the store's clock: set only for a breaker that times its
     /// calls (slow-call rate), else 0.
     pub(crate) started: Nanos,
@@ -97,14 +100,31 @@ impl Ticket {
     pub(crate) fn closed(generation: u64) -> Self {
         Ticket {
             generation,
-            trial: None,
+            trial_slot: None,
             started: 0,
         }
     }
 
+    /// A ticket of `generation` holding the trial slot `trial` (if any).
+    fn with_trial(generation: u64, trial: Option<u64>) -> Self {
+        Ticket {
+            generation,
+            // Trial ids count from 0 and would take centuries to reach u64::MAX.
+            trial_slot: trial.and_then(|id| NonZeroU64::new(id.wrapping_add(1))),
+            started: 0,
+        }
+    }
+
+    /// The id of the HALF_OPEN trial slot this ticket holds.
+    #[inline(always)]
+    pub(crate) fn trial(&self) -> Option<u64> {
+        self.trial_slot.map(|slot| slot.get() - 1)
+    }
+
     /// Whether this ticket holds one of the HALF_OPEN trial slots.
+    #[inline(always)]
     pub fn is_trial(&self) -> bool {
-        self.trial.is_some()
+        self.trial_slot.is_some()
     }
 
     /// Marks a generation as the fleet's (issued by a shared store) rather than a machine's in
@@ -114,11 +134,7 @@ impl Ticket {
 
     /// A ticket of a store shared by a fleet.
     pub(crate) fn shared(generation: u64, trial: Option<u64>) -> Self {
-        Ticket {
-            generation: generation | Self::SHARED,
-            trial,
-            started: 0,
-        }
+        Ticket::with_trial(generation | Self::SHARED, trial)
     }
 
     /// Whether a store shared by a fleet issued this ticket.
@@ -310,11 +326,7 @@ impl Machine {
         let id = self.next_trial_id;
         self.next_trial_id = self.next_trial_id.wrapping_add(1);
         self.trials.push_back(Trial { id, started: now });
-        Ticket {
-            generation: self.generation,
-            trial: Some(id),
-            started: 0,
-        }
+        Ticket::with_trial(self.generation, Some(id))
     }
 
     /// Ends the trial `id`, giving its slot back unless it was reclaimed as hung already.
@@ -381,7 +393,7 @@ impl Machine {
             // took back every trial slot of the old generation).
             return None;
         }
-        if let Some(id) = ticket.trial {
+        if let Some(id) = ticket.trial() {
             // A trial taken for hung has lost its slot, but not its say: same generation.
             self.end_trial(id);
         }

@@ -53,6 +53,10 @@ impl Rates {
     /// The rate a window with `totals` has reached, if any (the failure rate first).
     #[inline]
     pub fn reached(&self, totals: Totals) -> Option<Reason> {
+        // Nothing failed and nothing was slow (a healthy service): no division.
+        if totals.failures == 0 && totals.slow == 0 {
+            return None;
+        }
         if totals.calls < u64::from(self.minimum_calls) || totals.calls == 0 {
             return None;
         }

@@ -77,7 +77,7 @@ impl<C: Clock> MemoryStore<C> {
     /// ignored outcome, some). Whether it was one.
     #[inline(always)]
     pub fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
-        if ticket.trial.is_some() {
+        if ticket.is_trial() {
             return false;
         }
         let summary = self.summary.load(Ordering::Acquire);
@@ -102,7 +102,7 @@ impl<C: Clock> MemoryStore<C> {
     #[inline(always)]
     pub fn is_current_closed(&self, ticket: Ticket) -> bool {
         let summary = self.summary.load(Ordering::Acquire);
-        ticket.trial.is_none()
+        !ticket.is_trial()
             && summary & Summary::STATE_BITS == Summary::CLOSED
             && summary >> Summary::GENERATION_SHIFT == ticket.generation
     }
@@ -138,6 +138,11 @@ impl<C: Clock + Send + Sync> Store for MemoryStore<C> {
     #[inline(always)]
     fn now(&self) -> Nanos {
         self.clock.now()
+    }
+
+    #[inline(always)]
+    fn coarse_now(&self) -> Nanos {
+        self.clock.coarse_now()
     }
 
     #[inline(always)]

@@ -73,6 +73,12 @@ pub trait Store: Send + Sync {
         ProcessClock.now()
     }
 
+    /// [`Store::now`] at a coarser resolution (see [`Clock::coarse_now`]): which bucket of a
+    /// time window an outcome falls in.
+    fn coarse_now(&self) -> Nanos {
+        ProcessClock.coarse_now()
+    }
+
     /// Whether `ticket` was issued by the CLOSED period the store is in now (an outcome that a
     /// sliding window of this period should hold). Never waits; `false` when it cannot tell.
     fn is_current_closed(&self, ticket: Ticket) -> bool {
@@ -210,6 +216,11 @@ impl Store for AnyStore {
     #[inline(always)]
     fn now(&self) -> Nanos {
         dispatch!(self, store => store.now())
+    }
+
+    #[inline(always)]
+    fn coarse_now(&self) -> Nanos {
+        dispatch!(self, store => store.coarse_now())
     }
 
     #[inline(always)]

@@ -87,6 +87,10 @@ impl Store for RecordingStore {
         self.clock.now()
     }
 
+    fn coarse_now(&self) -> Nanos {
+        self.clock.coarse_now()
+    }
+
     fn acquire(&self, config: &Config) -> StoreResult<Admission> {
         self.operate(config, Op::Acquire, |m, clock| m.acquire(config, clock))
     }

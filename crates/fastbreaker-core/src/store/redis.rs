@@ -1233,7 +1233,7 @@ impl Inner {
             Outcome::Failure => "failure",
             Outcome::Ignored => "ignored",
         };
-        let trial = ticket.trial.map_or(-1, |id| id as i64);
+        let trial = ticket.trial().map_or(-1, |id| id as i64);
         let reply = self.script(
             &scripts().record,
             shared,
@@ -1482,7 +1482,7 @@ impl RedisBreakerStore {
         outcome: Outcome,
         trip: Option<Trip>,
     ) -> Option<Transition> {
-        if ticket.is_shared() && ticket.trial.is_some() {
+        if ticket.is_shared() && ticket.is_trial() {
             // A trial of the fleet whose outcome cannot be told: its slot on the server is handed
             // back once the server answers again (by the subscriber), instead of being held
             // until trial_timeout.
@@ -1603,7 +1603,7 @@ impl Store for RedisBreakerStore {
         }
         Err(format!(
             "a breaker kept in Redis does not support {} yet (the fleet's state has the \
-             consecutive count only); keep this breaker in memory (store=None), or drop {}",
+             consecutive count only); keep this breaker in memory (store=\"memory\"), or drop {}",
             missing.join(", "),
             if missing.len() == 1 { "it" } else { "them" }
         ))
@@ -1618,7 +1618,7 @@ impl Store for RedisBreakerStore {
 
     #[inline]
     fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> bool {
-        if !ticket.is_shared() || ticket.trial.is_some() {
+        if !ticket.is_shared() || ticket.is_trial() {
             return false;
         }
         let summary = self.shared.summary.load(Ordering::Acquire) & !Summary::NEWS;
@@ -1706,7 +1706,7 @@ impl Store for RedisBreakerStore {
         if !ticket.is_shared() {
             return Some(self.record_locally(config, ticket, outcome, trip));
         }
-        if ticket.trial.is_none() && trip.is_none() {
+        if !ticket.is_trial() && trip.is_none() {
             let summary = self.shared.summary.load(Ordering::Acquire) & !Summary::NEWS;
             let quiet = Summary::quiet_closed(ticket.generation());
             match outcome {
@@ -1748,7 +1748,7 @@ impl Store for RedisBreakerStore {
     fn release(&self, config: &Config, ticket: Ticket) {
         if !ticket.is_shared() {
             self.shared.local.release(config, ticket);
-        } else if ticket.trial.is_some() {
+        } else if ticket.is_trial() {
             // No I/O here: the subscriber thread (or this breaker's next call) hands it back.
             self.shared.released.lock().push(ticket);
         }
