@@ -46,7 +46,7 @@ def test_a_new_breaker_is_closed_with_empty_counts():
         "store": "memory",
         "store_reachable": True,
         "calls": {"success": 0, "failure": 0, "ignored": 0, "rejected": 0},
-        "transitions": {"closed": 0, "open": 0, "half_open": 0},
+        "transitions": {"closed": 0, "open": 0, "half_open": 0, "isolated": 0, "disabled": 0},
     }
     assert json.loads(json.dumps(status)) == status
     assert breaker.state is CircuitState.CLOSED

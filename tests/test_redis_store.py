@@ -486,7 +486,13 @@ def test_learned_transitions_are_logged_at_info_and_reach_listeners_as_remote(
         ("closed", "open", "failure_threshold", True)
     ]
     # A learned transition is counted where it is learned, as one made here would be.
-    assert local.get_status()["transitions"] == {"closed": 0, "open": 1, "half_open": 0}
+    assert local.get_status()["transitions"] == {
+        "closed": 0,
+        "open": 1,
+        "half_open": 0,
+        "isolated": 0,
+        "disabled": 0,
+    }
     [(level, message)] = transitions(caplog, spec.name)
     assert level == "INFO"
     assert "closed -> open" in message
@@ -511,7 +517,7 @@ def test_learned_transitions_are_logged_at_info_and_reach_listeners_as_remote(
     assert run(peer, w.wait_for_outcome, spec, "passed", 2.0) is not None
     learned = run(peer, w.events, spec)[1:]
     assert learned == [{"old": "open", "new": "closed", "reason": "reset", "remote": True}]
-    counted = {"closed": 1, "open": 1, "half_open": 0}
+    counted = {"closed": 1, "open": 1, "half_open": 0, "isolated": 0, "disabled": 0}
     assert local.get_status()["transitions"] == counted
     assert run(peer, w.status, spec)["transitions"] == counted
     peer_logs = [entry for entry in run(peer, w.log_records) if " -> " in entry[1]]

@@ -161,19 +161,15 @@ impl<S: Store> Breaker<S> {
             return None;
         }
         // The precise clock for a call's duration; the coarse one to pick a bucket (a few
-        // milliseconds off at most, against buckets of a tenth of the window).
+        // milliseconds off at most, against buckets of a tenth of the window), read only when
+        // the window needs it.
         let slow =
             self.times_calls && rates.is_slow(self.store.now().saturating_sub(ticket.started));
-        let now = if window.is_timed() {
-            self.store.coarse_now()
-        } else {
-            0
-        };
         let sample = Sample {
             failed: outcome == Outcome::Failure,
             slow,
         };
-        let totals = window.record(sample, now);
+        let totals = window.record(sample, || self.store.coarse_now())?;
         rates.reached(totals).map(|reason| Trip {
             reason,
             open_for: None,

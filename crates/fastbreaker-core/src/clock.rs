@@ -198,10 +198,12 @@ impl Clock for ProcessClock {
     #[inline]
     fn coarse_now(&self) -> Nanos {
         if MANUAL.load(Ordering::Acquire) {
-            MANUAL_NOW.load(Ordering::Acquire)
-        } else {
-            let shifted = real_coarse_now() as i128 + OFFSET.load(Ordering::Acquire) as i128;
-            shifted.clamp(0, Nanos::MAX as i128) as Nanos
+            return MANUAL_NOW.load(Ordering::Acquire);
+        }
+        let real = real_coarse_now();
+        match OFFSET.load(Ordering::Acquire) {
+            0 => real, // the manual clock was never used: no wide arithmetic on every call
+            offset => (real as i128 + offset as i128).clamp(0, Nanos::MAX as i128) as Nanos,
         }
     }
 

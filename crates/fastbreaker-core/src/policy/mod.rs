@@ -102,12 +102,15 @@ impl Window {
         }
     }
 
+    /// Records one outcome; `clock` (coarse) is read only if the window needs the time. The
+    /// totals when a rate could be reached, `None` when nothing failed or was slow.
     #[inline]
-    pub fn record(&self, sample: Sample, now: Nanos) -> Totals {
-        match self {
+    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
+        let totals = match self {
             Window::Count(window) => window.record(sample),
-            Window::Time(window) => window.record(sample, now),
-        }
+            Window::Time(window) => return window.record(sample, clock),
+        };
+        (totals.failures > 0 || totals.slow > 0).then_some(totals)
     }
 
     pub fn totals(&self, now: Nanos) -> Totals {

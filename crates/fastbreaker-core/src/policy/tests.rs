@@ -43,19 +43,26 @@ fn a_count_window_keeps_the_last_n_outcomes() {
     assert_eq!(window.record(OK), totals(1, 0, 0));
 }
 
+/// Records into a time window and reads its totals at once, as a rate judgement or a status
+/// would: every outcome placed at its own time.
+fn record_at(window: &TimeWindow, sample: Sample, now: Nanos) -> Totals {
+    let _ = window.record(sample, || now);
+    window.totals(now)
+}
+
 #[test]
 fn a_time_window_forgets_what_time_leaves_behind() {
     let window = TimeWindow::new(10 * SECOND); // ten buckets of one second
-    assert_eq!(window.record(FAILED, 0), totals(1, 1, 0));
-    assert_eq!(window.record(SLOW, 5 * SECOND), totals(2, 1, 1));
+    assert_eq!(record_at(&window, FAILED, 0), totals(1, 1, 0));
+    assert_eq!(record_at(&window, SLOW, 5 * SECOND), totals(2, 1, 1));
     // 9.999 s: the first bucket is still in the window.
     assert_eq!(window.totals(10 * SECOND - 1), totals(2, 1, 1));
     // 10 s: it has left (its bucket is the one 10 s maps onto).
     assert_eq!(window.totals(10 * SECOND), totals(1, 0, 1));
-    assert_eq!(window.record(OK, 10 * SECOND), totals(2, 0, 1));
+    assert_eq!(record_at(&window, OK, 10 * SECOND), totals(2, 0, 1));
     // A long silence empties everything, once.
     assert_eq!(window.totals(100 * SECOND), totals(0, 0, 0));
-    assert_eq!(window.record(FAILED, 100 * SECOND), totals(1, 1, 0));
+    assert_eq!(record_at(&window, FAILED, 100 * SECOND), totals(1, 1, 0));
     window.clear();
     assert_eq!(window.totals(100 * SECOND), totals(0, 0, 0));
 }
@@ -73,7 +80,7 @@ fn a_time_window_matches_a_list_of_timestamps() {
             failed: step % 3 == 0,
             slow: step % 5 == 0,
         };
-        let got = window.record(sample, now);
+        let got = record_at(&window, sample, now);
         kept.push((now, sample));
         let oldest = (now / length).saturating_sub(9);
         kept.retain(|(at, _)| at / length >= oldest);
@@ -84,6 +91,55 @@ fn a_time_window_matches_a_list_of_timestamps() {
         );
         assert_eq!(got, want, "at step {step}, {now} ns");
     }
+}
+
+#[test]
+fn successes_are_placed_in_batches_that_follow_the_traffic() {
+    let length = SECOND; // buckets of a second: a quarter is 250 ms
+    let window = TimeWindow::new(10 * length);
+    let mut now = 0;
+    // Fast traffic (a success every microsecond): batches grow to the largest size, and every
+    // success is still counted, in the bucket of its time give or take a quarter bucket.
+    for _ in 0..10_000 {
+        now += 1_000;
+        assert_eq!(
+            window.record(OK, || now),
+            None,
+            "nothing failed: nothing to judge"
+        );
+    }
+    assert_eq!(window.totals(now).calls, 10_000);
+    // Traffic stops half-way through a batch: the pending successes are placed a quarter of a
+    // bucket after the last flush, not at the time of the next reading, so they leave the window
+    // with their own time.
+    for _ in 0..30 {
+        now += 1_000;
+        let _ = window.record(OK, || now);
+    }
+    let later = now + 9 * length + length / 2;
+    assert_eq!(
+        window.totals(later).calls,
+        10_030,
+        "still within ten buckets"
+    );
+    assert_eq!(
+        window.totals(now + 11 * length).calls,
+        0,
+        "gone a window later"
+    );
+    // Slow traffic (a success every 2 s): each one is timed and placed at its own time.
+    let mut t = now + 20 * length;
+    window.clear();
+    for _ in 0..5 {
+        t += 2 * length;
+        let _ = window.record(OK, || t);
+    }
+    assert_eq!(window.totals(t).calls, 5);
+    assert_eq!(
+        window.totals(t + 9 * length).calls,
+        1,
+        "only the last is still in"
+    );
 }
 
 #[test]
@@ -101,7 +157,7 @@ fn windows_stay_exact_under_threads() {
                     };
                     count.record(sample);
                     // All within the window, across several buckets.
-                    time.record(sample, (i % 100) * SECOND);
+                    let _ = time.record(sample, || (i % 100) * SECOND);
                 }
             })
         })
