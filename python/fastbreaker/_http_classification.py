@@ -16,11 +16,21 @@ the ``requests`` adapter (and so ``protected_*``) and the httpx transports.
   read nor closed is ignored when it is garbage collected (its permit gives its slot back), and a
   half-open breaker takes back the slot of a trial older than ``trial_timeout`` anyway.
 - Each hop of a redirect is a call of its own, counted by the breaker of the origin it went to.
+- A 429 (Too Many Requests) or 503 (Service Unavailable) with a valid ``Retry-After`` (seconds, or
+  an HTTP date) is a failure that opens the service's circuit at once, for that long (at most the
+  breaker's ``max_retry_after``), unless the breaker's ``honor_retry_after`` is false. It is
+  decided by the answer's head, whatever its body does next. Without a valid ``Retry-After``, a
+  429 is a 4xx and a 503 a 5xx like any other.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Hashable, Optional, Tuple, Type
+import calendar
+import re
+import string
+import time
+from datetime import datetime
+from typing import Any, Callable, Dict, Hashable, Mapping, Optional, Tuple, Type
 
 from ._core import CircuitBreaker, Options, Permit, get_circuit_breaker
 
@@ -34,6 +44,8 @@ OPTION_NAMES = (
     "success_threshold",
     "half_open_max_calls",
     "trial_timeout",
+    "honor_retry_after",
+    "max_retry_after",
 )
 
 SUCCESS = "success"
@@ -98,6 +110,131 @@ def answer_outcome(method: str, status: int, content_length: Optional[str]) -> O
     ):
         return SUCCESS
     return None
+
+
+#: The longest delay :func:`parse_retry_after` returns, in seconds (about 32 million years): a
+#: longer one reads as this, so that what it returns is always a finite float, whatever the
+#: digits. Far above any ``max_retry_after`` a breaker accepts.
+MAX_RETRY_AFTER_SECONDS = 1e15
+
+# RFC 9110 section 5.6.7. HTTP-date is case-sensitive, and its three forms have fixed widths; the
+# day name is not checked against the date (nothing depends on it).
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTH_NUMBERS = {name: number for number, name in enumerate(_MONTHS, 1)}
+_MONTH = "|".join(_MONTHS)
+_DAY_NAME = "Mon|Tue|Wed|Thu|Fri|Sat|Sun"
+_DAY_NAME_LONG = "Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday"
+_TIME = "([0-9]{2}):([0-9]{2}):([0-9]{2})"
+# IMF-fixdate, the preferred form: "Sun, 06 Nov 1994 08:49:37 GMT".
+_IMF_FIXDATE = re.compile(f"(?:{_DAY_NAME}), ([0-9]{{2}}) ({_MONTH}) ([0-9]{{4}}) {_TIME} GMT")
+# The obsolete forms a recipient must still accept: RFC 850, "Sunday, 06-Nov-94 08:49:37 GMT",
+# and ANSI C's asctime(), "Sun Nov  6 08:49:37 1994" (in GMT, though it does not say so).
+_RFC850_DATE = re.compile(f"(?:{_DAY_NAME_LONG}), ([0-9]{{2}})-({_MONTH})-([0-9]{{2}}) {_TIME} GMT")
+_ASCTIME_DATE = re.compile(f"(?:{_DAY_NAME}) ({_MONTH}) ([0-9]{{2}}| [0-9]) {_TIME} ([0-9]{{4}})")
+# RFC 850's two-digit year is the latest one that is not more than 50 years ahead.
+_FIFTY_YEARS = 50 * 365.2425 * 86400
+
+#: The wall clock an HTTP date in ``Retry-After`` is read against (Unix time; a test may replace
+#: it). The circuit then stays open for that long on the breaker's own monotonic clock.
+wall_clock: Callable[[], float] = time.time
+
+
+def parse_retry_after(value: object, now: float) -> Optional[float]:
+    """The seconds from ``now`` (Unix time, as ``time.time()`` gives it) that a ``Retry-After``
+    header's value asks to wait, or ``None`` if the value is not valid. Never raises.
+
+    RFC 9110 section 10.2.3: either delay-seconds, one or more ASCII digits (no sign, no fraction;
+    a delay beyond :data:`MAX_RETRY_AFTER_SECONDS` reads as that), or an HTTP-date: the
+    IMF-fixdate form (``Sun, 06 Nov 1994 08:49:37 GMT``), or one of the obsolete forms RFC 9110
+    says a recipient must accept, RFC 850 (``Sunday, 06-Nov-94 08:49:37 GMT``) and asctime
+    (``Sun Nov  6 08:49:37 1994``, GMT). A date already past gives 0. Whitespace around the value
+    is ignored. ``value`` is a ``str``, or the header's raw ``bytes``; anything else is not
+    valid."""
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("latin-1")  # any bytes decode; a non-ASCII one matches nothing
+    if not isinstance(value, str):
+        return None
+    text = str.strip(value, string.whitespace)  # a plain str, even from a subclass of str
+    if text.isdigit() and text.isascii():
+        digits = text.lstrip("0")
+        if len(digits) > 15:  # 10**15 or more: also keeps int() from a million digits
+            return MAX_RETRY_AFTER_SECONDS
+        return float(int(digits or "0"))
+    try:
+        moment = _http_date(text, now)
+    except (ValueError, OverflowError, OSError):  # February 30th, hour 24; a `now` out of range
+        return None
+    if moment is None:
+        return None
+    delay = moment - now
+    if delay > 0:
+        return min(delay, MAX_RETRY_AFTER_SECONDS)
+    return 0.0 if delay <= 0 else None  # None: a `now` that is not a number
+
+
+def _http_date(text: str, now: float) -> Optional[float]:
+    """The Unix time of an HTTP-date in one of its three forms, ``None`` if it is in none of them;
+    ``ValueError`` for a date or time that does not exist."""
+    match = _IMF_FIXDATE.fullmatch(text)
+    if match is not None:
+        day, month, year, hour, minute, second = match.groups()
+        numbers = [int(year), _MONTH_NUMBERS[month], int(day), int(hour), int(minute), int(second)]
+    else:
+        match = _ASCTIME_DATE.fullmatch(text)
+        if match is not None:
+            month, day, hour, minute, second, year = match.groups()
+            numbers = [int(year), _MONTH_NUMBERS[month], int(day), int(hour), int(minute)]
+            numbers.append(int(second))
+        else:
+            match = _RFC850_DATE.fullmatch(text)
+            if match is None:
+                return None
+            day, month, year, hour, minute, second = match.groups()
+            this_year = time.gmtime(now).tm_year
+            numbers = [this_year - this_year % 100 + int(year), _MONTH_NUMBERS[month], int(day)]
+            numbers.extend((int(hour), int(minute), int(second)))
+            if calendar.timegm(tuple(numbers)) - now > _FIFTY_YEARS:
+                numbers[0] -= 100
+    year, month, day, hour, minute, second = numbers
+    # Checks the date and time exist (second 60: a leap second, which timegm counts on into the
+    # next minute).
+    datetime(year, month, day, hour, minute, min(second, 59))
+    if second > 60:
+        raise ValueError("second must be in 0..60")
+    return float(calendar.timegm((year, month, day, hour, minute, second)))
+
+
+def retry_after_open_for(
+    breaker: CircuitBreaker, status: int, headers: Mapping[str, Any], now: Optional[float] = None
+) -> Optional[float]:
+    """How long an answer opens its service's circuit because of its ``Retry-After``, in
+    seconds, or ``None`` if it does not: its status decides as for any other answer.
+
+    A 429 or 503 whose ``breaker`` honours ``Retry-After`` (``honor_retry_after``) and whose
+    ``headers`` give a valid one (:func:`parse_retry_after`, from ``now``, default
+    :data:`wall_clock`'s reading) opens it for that long, at most the breaker's
+    ``max_retry_after``. The headers are only looked at for a 429 or 503."""
+    if status != 429 and status != 503:
+        return None
+    if not breaker.honor_retry_after:
+        return None
+    value = headers.get("Retry-After")
+    if value is None:
+        return None
+    seconds = parse_retry_after(value, wall_clock() if now is None else now)
+    if seconds is None:
+        return None
+    return float(min(seconds, breaker.max_retry_after))
+
+
+def record_retry_after(permit: Permit, status: int, headers: Mapping[str, Any]) -> bool:
+    """Records the answer of ``permit``'s call as a failure that opens the circuit for its
+    ``Retry-After`` (:func:`retry_after_open_for`), if it does: whether it did."""
+    open_for = retry_after_open_for(permit.circuit_breaker, status, headers)
+    if open_for is None:
+        return False
+    permit.record_failure(open_for=open_for)
+    return True
 
 
 def exception_outcome(

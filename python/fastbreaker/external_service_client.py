@@ -8,11 +8,13 @@ An existing service keeps its imports with a one-line shim, ``src/external_servi
 What counts against a service: connection errors (SSL included), timeouts, broken or undecodable
 bodies, any other ``requests`` error raised while sending, and answers with a status of 500 or
 more (5xx, and the non-standard 600-999 that a broken service or proxy may send). A 4xx answer is
-a success for the breaker (the service is up; the request was wrong). Every answer with a status
-of 400 or more raises ``requests.HTTPError`` with ``.response``. An answer is classified by its
-status whatever raised: a response hook that calls ``raise_for_status()`` on a 404 leaves a
-success. The caller's own mistakes, found before anything is sent (a bad URL or header, a body that
-is not JSON-serialisable), propagate untouched and leave the breaker alone.
+a success for the breaker (the service is up; the request was wrong). A 429 or 503 with a valid
+``Retry-After`` is a failure that opens the circuit until then (at most ``max_retry_after``,
+default 600 s), unless ``honor_retry_after=False``. Every answer with a status of 400 or more
+raises ``requests.HTTPError`` with ``.response``. An answer is classified by its status whatever
+raised: a response hook that calls ``raise_for_status()`` on a 404 leaves a success. The caller's
+own mistakes, found before anything is sent (a bad URL or header, a body that is not
+JSON-serialisable), propagate untouched and leave the breaker alone.
 
 Each service has its own pooled ``requests.Session``; at most :data:`MAX_SESSIONS` are kept (the
 least recently used one beyond that is closed, with its connections, once no request is using it),
@@ -225,6 +227,8 @@ def _breaker(
     failure_threshold: Optional[int],
     recovery_timeout: Optional[float],
     success_threshold: Optional[int],
+    honor_retry_after: Optional[bool],
+    max_retry_after: Optional[float],
 ) -> CircuitBreaker:
     options: Dict[str, Any] = {}
     if failure_threshold is not None:
@@ -233,6 +237,10 @@ def _breaker(
         options["recovery_timeout"] = recovery_timeout
     if success_threshold is not None:
         options["success_threshold"] = success_threshold
+    if honor_retry_after is not None:
+        options["honor_retry_after"] = honor_retry_after
+    if max_retry_after is not None:
+        options["max_retry_after"] = max_retry_after
     return get_circuit_breaker(service, **options)
 
 
@@ -244,14 +252,19 @@ def protected_request(
     failure_threshold: Optional[int] = None,
     recovery_timeout: Optional[float] = None,
     success_threshold: Optional[int] = None,
+    honor_retry_after: Optional[bool] = None,
+    max_retry_after: Optional[float] = None,
     **requests_kwargs: Any,
 ) -> requests.Response:
     """Sends an HTTP request through the circuit breaker of its service.
 
     The service is ``service_name``, or else the URL's origin (``https://api.example.com/match``
     is guarded by the breaker ``https://api.example.com``). The threshold options apply when the
-    service's breaker is created. ``requests_kwargs`` are those of ``requests.request``;
-    ``timeout`` defaults to :data:`DEFAULT_TIMEOUT` seconds.
+    service's breaker is created (``None``: the breaker's default), and so do
+    ``honor_retry_after`` (default true: a 429 or 503 answer with a valid ``Retry-After``, in
+    seconds or an HTTP date, opens the circuit at once until then) and ``max_retry_after`` (the
+    longest such opening, in seconds; default 600). ``requests_kwargs`` are those of
+    ``requests.request``; ``timeout`` defaults to :data:`DEFAULT_TIMEOUT` seconds.
 
     Raises ``CircuitBreakerError`` without touching the network while the circuit is open, and
     ``requests.HTTPError`` (with ``.response``) for any answer with status >= 400.
@@ -275,7 +288,14 @@ def protected_request(
     prepared = _preparer.prepare_request(request)
     origin = _origin(prepared.url or "", url)  # InvalidSchema
     service = origin if service_name is None else service_name
-    breaker = _breaker(service, failure_threshold, recovery_timeout, success_threshold)
+    breaker = _breaker(
+        service,
+        failure_threshold,
+        recovery_timeout,
+        success_threshold,
+        honor_retry_after,
+        max_retry_after,
+    )
     timeout = requests_kwargs.get("timeout")
     # The environment's proxies and certificates, as every session sees them.
     settings = _preparer.merge_environment_settings(

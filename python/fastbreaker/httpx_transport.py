@@ -10,8 +10,10 @@ Needs httpx (``pip install 'fastbreaker[httpx]'``). Each origin a client talks t
 ``requests`` adapter and ``protected_*`` (or every request counts against one ``service_name``).
 What counts is written once for every client, in ``fastbreaker._http_classification``: connection
 errors, timeouts, broken or undecodable bodies and statuses >= 500 are failures; other answers
-(4xx included) are successes; the caller's mistakes are ignored. The transports return responses
-as any transport does: they raise nothing for a 4xx or 5xx.
+(4xx included) are successes; the caller's mistakes are ignored. A 429 or 503 with a valid
+``Retry-After`` opens the circuit for that long (at most ``max_retry_after``), unless
+``honor_retry_after=False``. The transports return responses as any transport does: they raise
+nothing for a 4xx or 5xx.
 
 In async code nothing waits: admission and recording are short synchronous steps of the core,
 whose lock is never held across an ``await``; an open circuit (or a half-open one whose trial
@@ -114,10 +116,16 @@ class _Guard:
     def answered(
         permit: Permit, request: httpx.Request, response: httpx.Response, asynchronous: bool
     ) -> httpx.Response:
-        """The response, decided by its status or method, or else watched until its body has
-        been read (httpx reads it after the transport returns, even without streaming)."""
+        """The response, decided by its head (its status, a ``Retry-After``) or method, or else
+        watched until its body has been read (httpx reads it after the transport returns, even
+        without streaming)."""
+        status = response.status_code
+        if (status == 429 or status == 503) and rules.record_retry_after(
+            permit, status, response.headers
+        ):
+            return response
         content_length, content_encoding = _length_and_encoding(response.headers)
-        decided = rules.answer_outcome(request.method, response.status_code, content_length)
+        decided = rules.answer_outcome(request.method, status, content_length)
         if decided is not None:
             rules.record(permit, decided)
             return response
@@ -143,6 +151,8 @@ def _breakers(
     success_threshold: Optional[int],
     half_open_max_calls: Optional[int],
     trial_timeout: Optional[float],
+    honor_retry_after: Optional[bool],
+    max_retry_after: Optional[float],
 ) -> rules.Breakers:
     return rules.Breakers(
         service_name,
@@ -152,6 +162,8 @@ def _breakers(
             "success_threshold": success_threshold,
             "half_open_max_calls": half_open_max_calls,
             "trial_timeout": trial_timeout,
+            "honor_retry_after": honor_retry_after,
+            "max_retry_after": max_retry_after,
         },
     )
 
@@ -163,9 +175,13 @@ class CircuitBreakerTransport(httpx.BaseTransport):
 
     The service is ``service_name``, or else the origin of each request's URL. Breakers come from
     the process registry; the threshold options apply to those this transport creates, and are
-    checked here. A body is part of its call: the outcome of an answer below 500 is recorded when
-    its body has been read (by the client, or by the caller of a streamed request) and decoded, a
-    failure if that breaks, ignored if the response is closed first or garbage collected unread.
+    checked here (``None``: the breaker's default). So do ``honor_retry_after`` (default true: a
+    429 or 503 answer with a valid ``Retry-After``, in seconds or an HTTP date, opens the circuit
+    at once until then) and ``max_retry_after`` (the longest such opening, in seconds; default
+    600). A body is part of its call: the outcome of any other answer below 500 is recorded
+    when its body has been read (by the client, or by the caller of a streamed request) and
+    decoded, a failure if that breaks, ignored if the response is closed first or garbage
+    collected unread.
     """
 
     def __init__(
@@ -178,6 +194,8 @@ class CircuitBreakerTransport(httpx.BaseTransport):
         success_threshold: Optional[int] = None,
         half_open_max_calls: Optional[int] = None,
         trial_timeout: Optional[float] = None,
+        honor_retry_after: Optional[bool] = None,
+        max_retry_after: Optional[float] = None,
     ) -> None:
         if transport is not None and not isinstance(transport, httpx.BaseTransport):
             raise TypeError(
@@ -191,6 +209,8 @@ class CircuitBreakerTransport(httpx.BaseTransport):
                 success_threshold,
                 half_open_max_calls,
                 trial_timeout,
+                honor_retry_after,
+                max_retry_after,
             )
         )
         self._transport = httpx.HTTPTransport() if transport is None else transport
@@ -223,9 +243,10 @@ class AsyncCircuitBreakerTransport(httpx.AsyncBaseTransport):
     (default: ``httpx.AsyncHTTPTransport()``):
     ``httpx.AsyncClient(transport=AsyncCircuitBreakerTransport())``.
 
-    Admission and recording never await: a rejected request raises ``CircuitBreakerError`` at
-    once, and a slow service only holds the tasks that wait for it. A task cancelled while it waits
-    for an answer or reads a body records nothing (its trial slot, if any, is given back).
+    The options are those of :class:`CircuitBreakerTransport`. Admission and recording never
+    await: a rejected request raises ``CircuitBreakerError`` at once, and a slow service only
+    holds the tasks that wait for it. A task cancelled while it waits for an answer or reads a
+    body records nothing (its trial slot, if any, is given back).
     """
 
     def __init__(
@@ -238,6 +259,8 @@ class AsyncCircuitBreakerTransport(httpx.AsyncBaseTransport):
         success_threshold: Optional[int] = None,
         half_open_max_calls: Optional[int] = None,
         trial_timeout: Optional[float] = None,
+        honor_retry_after: Optional[bool] = None,
+        max_retry_after: Optional[float] = None,
     ) -> None:
         if transport is not None and not isinstance(transport, httpx.AsyncBaseTransport):
             raise TypeError(
@@ -251,6 +274,8 @@ class AsyncCircuitBreakerTransport(httpx.AsyncBaseTransport):
                 success_threshold,
                 half_open_max_calls,
                 trial_timeout,
+                honor_retry_after,
+                max_retry_after,
             )
         )
         self._transport = httpx.AsyncHTTPTransport() if transport is None else transport

@@ -9,8 +9,10 @@ Each origin the session talks to through the adapter (``https://api.example.com`
 breaker from the process registry (or every request counts against one ``service_name``). What
 counts is written once for every client, in ``fastbreaker._http_classification``: connection
 errors, timeouts, broken or undecodable bodies and statuses >= 500 are failures; other answers
-(4xx included) are successes; the caller's mistakes are ignored. The adapter returns responses as
-any adapter does: it raises no ``HTTPError`` for a 4xx or 5xx.
+(4xx included) are successes; the caller's mistakes are ignored. A 429 or 503 with a valid
+``Retry-After`` opens the circuit for that long (at most ``max_retry_after``), unless
+``honor_retry_after=False``. The adapter returns responses as any adapter does: it raises no
+``HTTPError`` for a 4xx or 5xx.
 """
 
 from __future__ import annotations
@@ -80,7 +82,10 @@ class CircuitBreakerAdapter(HTTPAdapter):
     The service is ``service_name``, or else the origin of each request's URL
     (``https://api.example.com/match`` is guarded by the breaker ``https://api.example.com``).
     Breakers come from the process registry (``get_circuit_breaker``): the threshold options apply
-    to those this adapter creates, and are checked here. The remaining keyword arguments are
+    to those this adapter creates, and are checked here (``None``: the breaker's default). So do
+    ``honor_retry_after`` (default true: a 429 or 503 answer with a valid ``Retry-After``, in
+    seconds or an HTTP date, opens the circuit at once until then) and ``max_retry_after`` (the
+    longest such opening, in seconds; default 600). The remaining keyword arguments are
     ``HTTPAdapter``'s (``pool_connections``, ``pool_maxsize``, ``max_retries``, ``pool_block``);
     retries made by urllib3 inside one ``send`` count as one call.
 
@@ -104,6 +109,8 @@ class CircuitBreakerAdapter(HTTPAdapter):
         success_threshold: Optional[int] = None,
         half_open_max_calls: Optional[int] = None,
         trial_timeout: Optional[float] = None,
+        honor_retry_after: Optional[bool] = None,
+        max_retry_after: Optional[float] = None,
         pool_connections: int = DEFAULT_POOLSIZE,
         pool_maxsize: int = DEFAULT_POOLSIZE,
         max_retries: Union[int, Retry] = DEFAULT_RETRIES,
@@ -117,6 +124,8 @@ class CircuitBreakerAdapter(HTTPAdapter):
                 "success_threshold": success_threshold,
                 "half_open_max_calls": half_open_max_calls,
                 "trial_timeout": trial_timeout,
+                "honor_retry_after": honor_retry_after,
+                "max_retry_after": max_retry_after,
             },
         )
         self._service_name = service_name
@@ -177,13 +186,21 @@ class CircuitBreakerAdapter(HTTPAdapter):
 def _watch(
     permit: Permit, request: requests.PreparedRequest, response: requests.Response, stream: bool
 ) -> requests.Response:
-    """Records the outcome of an answer: at once where its status decides or it has no body,
-    else when its body has been read (here for ``stream=False``, by the caller otherwise)."""
-    decided = rules.answer_outcome(
-        request.method or "", response.status_code, response.headers.get("Content-Length")
-    )
-    if decided is not None:
-        rules.record(permit, decided)
+    """Records the outcome of an answer: at once where its head decides (its status, a
+    ``Retry-After``) or it has no body, else when its body has been read (here for
+    ``stream=False``, by the caller otherwise)."""
+    status = response.status_code
+    decided: Optional[str]
+    if (status == 429 or status == 503) and rules.record_retry_after(
+        permit, status, response.headers
+    ):
+        decided = rules.FAILURE
+    else:
+        decided = rules.answer_outcome(
+            request.method or "", status, response.headers.get("Content-Length")
+        )
+        if decided is not None:
+            rules.record(permit, decided)
     if not stream and not _is_redirect(response):
         # What `Session.send` does after the hooks, done first so that the outcome is known when
         # `send` returns. (A redirect's body is requests' to read and discard, or the caller's
