@@ -657,11 +657,12 @@ fn slow_calls_open_the_circuit_and_a_slow_failure_counts_twice() {
             no_failure_threshold: true,
             slow_call_duration: Some(SECOND),
             slow_call_rate_threshold: Some(0.5),
-            minimum_calls: Some(2),
+            minimum_calls: Some(4),
             window_seconds: Some(60 * SECOND),
             ..Policies::default()
         },
     );
+    clock.advance(1_000 * SECOND); // a duration is measured from the admission, not from 0
     let slow = |outcome| {
         let ticket = admit(&b, &clock);
         clock.advance(SECOND + 1);
@@ -669,12 +670,17 @@ fn slow_calls_open_the_circuit_and_a_slow_failure_counts_twice() {
     };
     assert_eq!(slow(Outcome::Failure), None, "below the minimum");
     assert_eq!(b.window_totals(), Some(Policy::totals(1, 1, 1)));
-    let ticket = admit(&b, &clock);
-    clock.advance(SECOND); // exactly the duration: not slow
-    let t = b
-        .record(ticket, Outcome::Success)
-        .unwrap()
-        .expect("1 of 2 slow");
+    for _ in 0..2 {
+        let ticket = admit(&b, &clock);
+        clock.advance(SECOND); // exactly the duration: not slow
+        assert_eq!(
+            b.record(ticket, Outcome::Success).unwrap(),
+            None,
+            "1 slow of 2, then of 3"
+        );
+    }
+    assert_eq!(b.window_totals(), Some(Policy::totals(3, 1, 1)));
+    let t = slow(Outcome::Success).expect("2 slow of 4");
     assert_eq!((t.to, t.reason), (State::Open, Reason::SlowCallRate));
 }
 
@@ -812,7 +818,12 @@ fn isolated_rejects_until_reset_whatever_the_time() {
     }
     assert_eq!(b.admit_closed(), None, "no lock-free admission either");
     assert_eq!(b.record(late, Outcome::Failure).unwrap(), None);
-    assert_eq!(b.snapshot().unwrap().state, State::Isolated);
+    let snap = b.snapshot().unwrap();
+    assert_eq!(
+        (snap.state, snap.retry_after),
+        (State::Isolated, machine::FOREVER)
+    );
+    assert_eq!(snap.open_duration, machine::FOREVER);
     assert_eq!(b.reset().unwrap().unwrap().to, State::Closed);
     assert_eq!(run(&b, &clock, Outcome::Success), None);
 }
