@@ -626,7 +626,8 @@ pub(crate) fn open_seconds(value: &Bound<'_, PyAny>, argument: &str) -> PyResult
             "{argument} must be a finite number of seconds >= 0, got {seconds}"
         )));
     }
-    Ok(fastbreaker_core::clock::nanos_from_seconds(seconds))
+    // Below FOREVER: a duration however long is an opening with an end, not an isolation.
+    Ok(fastbreaker_core::clock::nanos_from_seconds(seconds).min(FOREVER - 1))
 }
 
 /// Whether this thread or asyncio task is running a trial of `breaker` (half-open path only).

@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use fastbreaker_core::config::Config;
-use fastbreaker_core::{AnyStore, RedisSettings, RedisStore, Store, TlsFiles, Unavailable};
+use fastbreaker_core::{AnyStore, RedisSettings, RedisStore, TlsFiles, Unavailable};
 use parking_lot::Mutex;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -329,8 +329,8 @@ pub(crate) fn resolve(
         crate::python::log_message(py, crate::python::WARNING, &message)?;
         return Ok((AnyStore::memory(), None));
     }
-    let shared = AnyStore::Redis(store.get().store.breaker(name, config));
-    if let Err(refusal) = shared.check(&config) {
+    // Checked before the store registers anything for this breaker.
+    if let Err(refusal) = fastbreaker_core::store::redis::check_config(&config) {
         if explicit {
             return Err(PyValueError::new_err(refusal));
         }
@@ -342,6 +342,7 @@ pub(crate) fn resolve(
         crate::python::log_message(py, crate::python::WARNING, &message)?;
         return Ok((AnyStore::memory(), None));
     }
+    let shared = AnyStore::Redis(store.get().store.breaker(name, config));
     Ok((shared, Some(store)))
 }
 

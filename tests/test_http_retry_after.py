@@ -338,7 +338,10 @@ class UntouchableHeaders(dict):  # type: ignore[type-arg]
     [
         (503, {"Retry-After": "120"}, StandInBreaker(), 120.0),
         (429, {"Retry-After": "120"}, StandInBreaker(), 120.0),
-        (503, {"Retry-After": "0"}, StandInBreaker(), 0.0),
+        (503, {"Retry-After": "1"}, StandInBreaker(), 1.0),
+        # nothing to wait for: no opening, the status decides
+        (503, {"Retry-After": "0"}, StandInBreaker(), None),
+        (429, {"Retry-After": "Sun, 06 Nov 1994 08:49:37 GMT"}, StandInBreaker(), None),
         (429, {"Retry-After": "Fri, 01 May 2026 00:01:30 GMT"}, StandInBreaker(), 90.0),
         (503, {"Retry-After": "601"}, StandInBreaker(), 600.0),  # the default cap
         (503, {"Retry-After": "9" * 50}, StandInBreaker(), 600.0),
@@ -380,7 +383,7 @@ def test_the_rule_reads_dates_against_the_wall_clock(monkeypatch):
     monkeypatch.setattr(rules, "wall_clock", lambda: NOW + 30)
     assert rules.retry_after_open_for(StandInBreaker(), 503, headers) == 60.0  # type: ignore[arg-type]
     monkeypatch.setattr(rules, "wall_clock", lambda: NOW + 300)
-    assert rules.retry_after_open_for(StandInBreaker(), 503, headers) == 0.0  # type: ignore[arg-type]
+    assert rules.retry_after_open_for(StandInBreaker(), 503, headers) is None  # type: ignore[arg-type]
 
 
 def test_every_client_takes_the_retry_after_options():
@@ -544,12 +547,16 @@ def test_an_http_date_opens_the_circuit_until_then(
     assert_opened_for(breaker, 90.0)
 
 
-def test_a_date_already_past_opens_the_circuit_for_no_time(retry_service, send, manual_clock):
+def test_no_time_to_wait_opens_nothing_and_the_status_decides(retry_service, send, manual_clock):
     breaker = breaker_of(retry_service)
-    assert send(url(retry_service, 429, "Sun, 06 Nov 1994 08:49:37 GMT")) == 429
-    # Opened and at its end at once: the next call is a trial, the server said "now".
-    assert (breaker.failure_count, status_of(breaker)["retry_after"]) == (1, 0.0)
-    assert breaker.state == "half_open"
+    # A date already past (often a clock skew) or 0: the server said "now". A 429 is then a
+    # success as any 4xx, a 503 a failure as any 5xx; the circuit does not open.
+    for value in ("Sun, 06 Nov 1994 08:49:37 GMT", "0"):
+        assert send(url(retry_service, 429, value)) == 429
+        assert (breaker.state, breaker.failure_count) == ("closed", 0)
+        assert send(url(retry_service, 503, value)) == 503
+        assert (breaker.state, breaker.failure_count) == ("closed", 1)
+        breaker.reset()
 
 
 def test_the_opening_is_capped_by_max_retry_after(retry_service, make_client, manual_clock):

@@ -213,7 +213,8 @@ def retry_after_open_for(
     A 429 or 503 whose ``breaker`` honours ``Retry-After`` (``honor_retry_after``) and whose
     ``headers`` give a valid one (:func:`parse_retry_after`, from ``now``, default
     :data:`wall_clock`'s reading) opens it for that long, at most the breaker's
-    ``max_retry_after``. The headers are only looked at for a 429 or 503."""
+    ``max_retry_after``. A delay of 0 (or a date already past) is no opening: the status
+    decides. The headers are only looked at for a 429 or 503."""
     if status != 429 and status != 503:
         return None
     if not breaker.honor_retry_after:
@@ -222,7 +223,9 @@ def retry_after_open_for(
     if value is None:
         return None
     seconds = parse_retry_after(value, wall_clock() if now is None else now)
-    if seconds is None:
+    if seconds is None or seconds <= 0:
+        # Nothing to wait for ("0", or a date already past, often a clock skew): the server said
+        # "now". Opening for no time would only throttle every caller to the half-open trials.
         return None
     return float(min(seconds, breaker.max_retry_after))
 

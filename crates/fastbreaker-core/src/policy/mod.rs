@@ -102,13 +102,13 @@ impl Window {
         }
     }
 
-    /// Records one outcome; `clock` (coarse) is read only if the window needs the time. The
-    /// totals when a rate could be reached, `None` when nothing failed or was slow.
+    /// Records one outcome; `clock` (coarse) is read only by a time window. The totals when a
+    /// rate could be reached, `None` when nothing in the window failed or was slow.
     #[inline]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
         let totals = match self {
             Window::Count(window) => window.record(sample),
-            Window::Time(window) => return window.record(sample, clock),
+            Window::Time(window) => window.record(sample, clock),
         };
         (totals.failures > 0 || totals.slow > 0).then_some(totals)
     }

@@ -43,11 +43,8 @@ fn a_count_window_keeps_the_last_n_outcomes() {
     assert_eq!(window.record(OK), totals(1, 0, 0));
 }
 
-/// Records into a time window and reads its totals at once, as a rate judgement or a status
-/// would: every outcome placed at its own time.
 fn record_at(window: &TimeWindow, sample: Sample, now: Nanos) -> Totals {
-    let _ = window.record(sample, || now);
-    window.totals(now)
+    window.record(sample, || now)
 }
 
 #[test]
@@ -94,55 +91,6 @@ fn a_time_window_matches_a_list_of_timestamps() {
 }
 
 #[test]
-fn successes_are_placed_in_batches_that_follow_the_traffic() {
-    let length = SECOND; // buckets of a second: a quarter is 250 ms
-    let window = TimeWindow::new(10 * length);
-    let mut now = 0;
-    // Fast traffic (a success every microsecond): batches grow to the largest size, and every
-    // success is still counted, in the bucket of its time give or take a quarter bucket.
-    for _ in 0..10_000 {
-        now += 1_000;
-        assert_eq!(
-            window.record(OK, || now),
-            None,
-            "nothing failed: nothing to judge"
-        );
-    }
-    assert_eq!(window.totals(now).calls, 10_000);
-    // Traffic stops half-way through a batch: the pending successes are placed a quarter of a
-    // bucket after the last flush, not at the time of the next reading, so they leave the window
-    // with their own time.
-    for _ in 0..30 {
-        now += 1_000;
-        let _ = window.record(OK, || now);
-    }
-    let later = now + 9 * length + length / 2;
-    assert_eq!(
-        window.totals(later).calls,
-        10_030,
-        "still within ten buckets"
-    );
-    assert_eq!(
-        window.totals(now + 11 * length).calls,
-        0,
-        "gone a window later"
-    );
-    // Slow traffic (a success every 2 s): each one is timed and placed at its own time.
-    let mut t = now + 20 * length;
-    window.clear();
-    for _ in 0..5 {
-        t += 2 * length;
-        let _ = window.record(OK, || t);
-    }
-    assert_eq!(window.totals(t).calls, 5);
-    assert_eq!(
-        window.totals(t + 9 * length).calls,
-        1,
-        "only the last is still in"
-    );
-}
-
-#[test]
 fn windows_stay_exact_under_threads() {
     let count = Arc::new(CountWindow::new(1_000));
     let time = Arc::new(TimeWindow::new(1_000 * SECOND));
@@ -168,8 +116,10 @@ fn windows_stay_exact_under_threads() {
     assert_eq!(time.totals(99 * SECOND), totals(40_000, 10_000, 5_000));
     let last = count.totals();
     assert_eq!(last.calls, 1_000);
-    // The slots and the running totals agree once every thread is done.
-    assert!(last.failures <= 1_000 && last.slow <= last.failures);
+    // The slots and the running totals agree once every thread is done (each thread's last 250
+    // outcomes hold 62 or 63 failures and 31 or 32 slow calls, so the totals are not trivial).
+    assert_eq!((last.failures, last.slow), count.recount());
+    assert!(last.failures > 200 && last.slow > 100, "{last:?}");
 }
 
 #[test]

@@ -123,6 +123,19 @@ impl CountWindow {
         self.totals_with(self.next.load(Ordering::Relaxed))
     }
 
+    /// The failed and slow outcomes in the slots, counted one by one (tests compare it with the
+    /// running totals).
+    #[cfg(test)]
+    pub(crate) fn recount(&self) -> (u64, u64) {
+        let codes = self.slots.iter().map(|slot| slot.load(Ordering::Relaxed));
+        codes.fold((0, 0), |(failed, slow), code| {
+            (
+                failed + u64::from(code & Sample::FAILED != 0),
+                slow + u64::from(code & Sample::SLOW != 0),
+            )
+        })
+    }
+
     /// Empties the window (a new CLOSED period starts from nothing).
     pub fn clear(&self) {
         for slot in self.slots.iter() {
@@ -145,21 +158,10 @@ struct Bucket {
     slow: AtomicU64,
 }
 
-/// The largest batch of successes counted before they are placed in a bucket.
-pub const MAX_BATCH: u64 = 64;
-
 /// The outcomes of the last `size` nanoseconds, in [`BUCKETS`] buckets: the outcomes of epoch
-/// `e` (the `e`-th bucket length of the clock) are in bucket `e % BUCKETS`.
-///
-/// A success that is neither failed nor slow is not timed one by one: reading even the coarse
-/// clock costs more than the rest of a protected call. It is counted in a batch (one atomic add),
-/// and the batch is placed in the bucket of the time it is flushed: when it reaches its size,
-/// when a failure or slow call is recorded, or when the totals are read (a rate to judge, a
-/// status). The batch size follows the traffic: it is set at each flush so that a batch spans
-/// about a quarter of a bucket at the rate just seen (1 at low traffic: every success timed; up to
-/// [`MAX_BATCH`] at high traffic). Should the traffic stop half-way through a batch, its
-/// successes are placed a quarter of a bucket after the previous flush, when the batch would
-/// have been full at the earlier rate, rather than at the (possibly much later) time of the flush.
+/// `e` (the `e`-th bucket length of the clock) are in bucket `e % BUCKETS`. Each outcome is placed
+/// by the time it is recorded, read from the coarse clock (a few milliseconds at most behind, for
+/// buckets of a tenth of the window).
 #[derive(Debug)]
 pub struct TimeWindow {
     bucket_length: Nanos,
@@ -170,12 +172,6 @@ pub struct TimeWindow {
     calls: AtomicI64,
     failures: AtomicI64,
     slow: AtomicI64,
-    /// Successes counted and not yet placed in a bucket.
-    pending: AtomicU64,
-    /// How many successes make a batch now.
-    batch: AtomicU64,
-    /// When the last batch was placed.
-    flushed_at: AtomicU64,
 }
 
 impl TimeWindow {
@@ -187,31 +183,13 @@ impl TimeWindow {
             calls: AtomicI64::new(0),
             failures: AtomicI64::new(0),
             slow: AtomicI64::new(0),
-            pending: AtomicU64::new(0),
-            batch: AtomicU64::new(1),
-            flushed_at: AtomicU64::new(0),
         }
     }
 
-    /// Records one outcome. `clock` (the coarse one) is read only when the window needs the
-    /// time. Returns the totals when a rate could be reached (something failed or was slow in
-    /// the window), `None` when nothing could trip.
+    /// Records one outcome at the time `clock` says; its totals after.
     #[inline]
-    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
-        if !sample.failed && !sample.slow {
-            let pending = self.pending.fetch_add(1, Ordering::Relaxed) + 1;
-            if pending >= self.batch.load(Ordering::Relaxed) {
-                self.flush(clock(), true);
-            }
-            if self.failures.load(Ordering::Relaxed) <= 0 && self.slow.load(Ordering::Relaxed) <= 0
-            {
-                return None; // a healthy window: no rate to judge
-            }
-            return Some(self.totals(clock()));
-        }
-        let now = clock();
-        self.flush(now, false);
-        let epoch = now / self.bucket_length;
+    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Totals {
+        let epoch = clock() / self.bucket_length;
         self.advance(epoch);
         let bucket = &self.buckets[(epoch % BUCKETS as u64) as usize];
         bucket.calls.fetch_add(1, Ordering::Relaxed);
@@ -224,37 +202,7 @@ impl TimeWindow {
             bucket.slow.fetch_add(1, Ordering::Relaxed);
             self.slow.fetch_add(1, Ordering::Relaxed);
         }
-        Some(self.read())
-    }
-
-    /// Places the pending successes (see the type's documentation) and sizes the next batch.
-    /// `filled`: a success just filled the batch (so the newest of them is at `now`).
-    fn flush(&self, now: Nanos, filled: bool) {
-        let count = self.pending.swap(0, Ordering::AcqRel);
-        let since = self.flushed_at.fetch_max(now, Ordering::AcqRel).min(now);
-        if count == 0 {
-            return;
-        }
-        let quarter = (self.bucket_length / 4).max(1);
-        let elapsed = now - since;
-        // The next batch: what the rate just seen brings in a quarter of a bucket.
-        let next = (u128::from(count) * u128::from(quarter) / u128::from(elapsed.max(1)))
-            .clamp(1, u128::from(MAX_BATCH)) as u64;
-        self.batch.store(next, Ordering::Relaxed);
-        let at = if filled || elapsed <= self.bucket_length {
-            now
-        } else {
-            // Read long after the traffic stopped: when the batch would have been full.
-            since.saturating_add(quarter)
-        };
-        let epoch = at / self.bucket_length;
-        self.advance(now / self.bucket_length);
-        if epoch + (BUCKETS as u64) <= self.newest.load(Ordering::Acquire) {
-            return; // older than the window
-        }
-        let bucket = &self.buckets[(epoch % BUCKETS as u64) as usize];
-        bucket.calls.fetch_add(count, Ordering::Relaxed);
-        self.calls.fetch_add(count as i64, Ordering::Relaxed);
+        self.read()
     }
 
     /// Brings the buckets up to `epoch`. Nothing to do (one load) unless time has entered a new
@@ -310,17 +258,14 @@ impl TimeWindow {
         }
     }
 
-    /// What the window holds at `now` (emptying buckets that time has left behind, placing
-    /// pending successes).
+    /// What the window holds at `now` (emptying buckets that time has left behind).
     pub fn totals(&self, now: Nanos) -> Totals {
         self.advance(now / self.bucket_length);
-        self.flush(now, false);
         self.read()
     }
 
     /// Empties the window (a new CLOSED period starts from nothing).
     pub fn clear(&self) {
-        self.pending.store(0, Ordering::Relaxed);
         for bucket in &self.buckets {
             self.empty(bucket);
         }

@@ -1285,6 +1285,36 @@ fn detail(error: &StoreError) -> &str {
     }
 }
 
+/// Whether a breaker with `config` can be kept in Redis: the fleet's state has no sliding window
+/// and no backoff yet, so a breaker that needs them is refused when it is built (before anything
+/// is registered with the store), rather than quietly judged by the consecutive count alone.
+pub fn check_config(config: &Config) -> Result<(), String> {
+    let mut missing = Vec::new();
+    if let Some(rates) = &config.rates {
+        if rates.failure_rate.is_some() {
+            missing.push("failure_rate_threshold");
+        }
+        if rates.slow_calls.is_some() {
+            missing.push("slow_call_rate_threshold");
+        }
+    }
+    if config.backoff.multiplier != 1.0 {
+        missing.push("recovery_backoff");
+    }
+    if config.backoff.jitter != 0.0 {
+        missing.push("recovery_jitter");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "a breaker kept in Redis does not support {} yet (the fleet's state has the \
+         consecutive count only); keep this breaker in memory (store=\"memory\"), or drop {}",
+        missing.join(", "),
+        if missing.len() == 1 { "it" } else { "them" }
+    ))
+}
+
 /// Whether an error is the server's as a whole (unreachable, not answering in time, loading,
 /// refusing every write) rather than about one breaker's keys.
 fn is_store_wide(error: &redis::RedisError) -> bool {
@@ -1580,33 +1610,8 @@ impl RedisBreakerStore {
 }
 
 impl Store for RedisBreakerStore {
-    /// The fleet's state has no sliding window and no backoff yet: a breaker that needs them is
-    /// refused when it is built, rather than quietly judged by the consecutive count alone.
     fn check(&self, config: &Config) -> Result<(), String> {
-        let mut missing = Vec::new();
-        if let Some(rates) = &config.rates {
-            if rates.failure_rate.is_some() {
-                missing.push("failure_rate_threshold");
-            }
-            if rates.slow_calls.is_some() {
-                missing.push("slow_call_rate_threshold");
-            }
-        }
-        if config.backoff.multiplier != 1.0 {
-            missing.push("recovery_backoff");
-        }
-        if config.backoff.jitter != 0.0 {
-            missing.push("recovery_jitter");
-        }
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(format!(
-            "a breaker kept in Redis does not support {} yet (the fleet's state has the \
-             consecutive count only); keep this breaker in memory (store=\"memory\"), or drop {}",
-            missing.join(", "),
-            if missing.len() == 1 { "it" } else { "them" }
-        ))
+        check_config(config)
     }
 
     #[inline]
