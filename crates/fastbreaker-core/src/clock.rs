@@ -246,21 +246,6 @@ impl Clock for ManualClock {
 }
 
 #[cfg(test)]
-mod coarse_tests {
-    use super::*;
-
-    #[test]
-    fn the_coarse_clock_is_never_ahead_and_at_most_a_few_ticks_behind() {
-        for _ in 0..1_000 {
-            let coarse = ProcessClock.coarse_now();
-            let fine = ProcessClock.now();
-            assert!(coarse <= fine, "coarse {coarse} ahead of {fine}");
-            assert!(fine - coarse < 50_000_000, "{} ns behind", fine - coarse);
-        }
-    }
-}
-
-#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -272,10 +257,21 @@ mod tests {
         assert_eq!(seconds_from_nanos(1_500_000_000), 1.5);
     }
 
-    // The only test that touches the process clock's manual mode, so tests running in parallel
-    // cannot see each other's manual time.
+    /// The coarse clock is never ahead of the fine one, and at most a few kernel ticks behind.
+    fn coarse_follows_fine() {
+        for _ in 0..1_000 {
+            let coarse = ProcessClock.coarse_now();
+            let fine = ProcessClock.now();
+            assert!(coarse <= fine, "coarse {coarse} ahead of {fine}");
+            assert!(fine - coarse < 50_000_000, "{} ns behind", fine - coarse);
+        }
+    }
+
+    // The only test that touches the process clock's manual mode (or reads the coarse clock
+    // beside the fine one), so tests running in parallel cannot see each other's manual time.
     #[test]
     fn manual_mode_is_exact_and_never_goes_backwards() {
+        coarse_follows_fine();
         let before = ProcessClock.now();
         assert_eq!(ProcessClock::advance(1), Err(ManualClockError::NotActive));
         ProcessClock::start_manual().unwrap();
@@ -294,7 +290,13 @@ mod tests {
             Err(ManualClockError::Overflow)
         );
         assert_eq!(ProcessClock.now(), frozen + hour); // a refused advance moves nothing
+        assert_eq!(
+            ProcessClock.coarse_now(),
+            frozen + hour,
+            "manual: the coarse clock too"
+        );
         ProcessClock::stop_manual().unwrap();
+        coarse_follows_fine(); // with the offset the manual period left
         assert!(!ProcessClock::is_manual());
         // Real time resumes from the manual reading: no jump by the real time spent inside.
         let resumed = ProcessClock.now();

@@ -495,12 +495,14 @@ impl Machine {
         duration: Option<Nanos>,
         clock: &C,
     ) -> Option<Transition> {
+        // The state it moves from is judged by the current opening's duration, not the new one.
+        let from = self.effective_state(clock.now());
         self.open_for = duration.unwrap_or_else(|| {
             config
                 .backoff
                 .next(config.recovery_timeout, self.failed_trials)
         });
-        self.move_by_hand(State::Open, Reason::Forced, clock)
+        self.move_from(from, State::Open, Reason::Forced, clock)
     }
 
     /// Isolates the circuit: open until [`Machine::reset`], whatever the timeout. Always starts
@@ -522,6 +524,17 @@ impl Machine {
         clock: &C,
     ) -> Option<Transition> {
         let from = self.effective_state(clock.now());
+        self.move_from(from, to, reason, clock)
+    }
+
+    /// A move by hand from the state the next call would have met, `from`.
+    fn move_from<C: Clock>(
+        &mut self,
+        from: State,
+        to: State,
+        reason: Reason,
+        clock: &C,
+    ) -> Option<Transition> {
         let mut transition = self.transition(to, reason, clock);
         transition.from = from;
         (from != to).then_some(transition)

@@ -774,6 +774,14 @@ fn open_for_and_open_duration_set_the_time_exactly() {
         60 * SECOND,
         "the usual duration"
     );
+    // The move is judged by the opening the caller met: reopening an open circuit for no time is
+    // no transition, and reopening after that zero-length opening is from HALF_OPEN.
+    assert_eq!(b.force_open(Some(0)).unwrap(), None, "open -> open");
+    let t = b
+        .force_open(Some(SECOND))
+        .unwrap()
+        .expect("half_open -> open");
+    assert_eq!((t.from, t.to), (State::HalfOpen, State::Open));
 }
 
 /// Admits a call and settles it the way the bindings do: lock-free when it can.

@@ -125,20 +125,21 @@ fn windows_stay_exact_under_threads() {
 #[test]
 fn rates_are_judged_from_the_minimum_and_at_the_threshold_exactly() {
     let rates = Rates {
-        failure_rate: Some(0.3),
+        failure_rate: Some(0.28),
         slow_calls: Some(SlowCalls {
             duration: SECOND,
             rate: 0.5,
         }),
         minimum_calls: 10,
-        window: WindowSize::Calls(10),
+        window: WindowSize::Calls(25),
     };
     assert_eq!(rates.reached(totals(9, 9, 9)), None, "below the minimum");
-    assert_eq!(rates.reached(totals(10, 2, 4)), None);
-    // 3 of 10 is 0.3, as written: a product (0.3 * 10 = 3.0000000000000004) would miss it.
-    assert_eq!(rates.reached(totals(10, 3, 0)), Some(Reason::FailureRate));
+    assert_eq!(rates.reached(totals(25, 6, 12)), None);
+    // 7 of 25 is 0.28, as written: a product (0.28 * 25 = 7.000000000000001) would miss it.
+    assert!(0.28 * 25.0 > 7.0, "the product this test guards against");
+    assert_eq!(rates.reached(totals(25, 7, 0)), Some(Reason::FailureRate));
     assert_eq!(rates.reached(totals(10, 0, 5)), Some(Reason::SlowCallRate));
-    assert_eq!(rates.reached(totals(10, 3, 5)), Some(Reason::FailureRate));
+    assert_eq!(rates.reached(totals(25, 7, 13)), Some(Reason::FailureRate));
     assert!(
         !rates.is_slow(SECOND),
         "exactly the duration is not slower than it"
