@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Optional, Set, Tuple
 from urllib.parse import parse_qs
 
+import fastbreaker
 import pytest
 from fastbreaker.testing import RedisServer
 from fastbreaker.testing import redis_server as start_redis_server
@@ -468,3 +469,14 @@ def broken_breaker(unique_name: str, monkeypatch: pytest.MonkeyPatch) -> str:
         fastbreaker.metrics, "all_circuit_breakers", lambda: {broken: _BrokenBreaker(), **real()}
     )
     return broken
+
+
+@pytest.fixture
+def no_default_store() -> Iterator[None]:
+    """Runs the test with no default store, and puts the process's default back afterwards."""
+    before = fastbreaker.get_default_store()
+    fastbreaker.set_default_store(None)
+    try:
+        yield
+    finally:
+        fastbreaker.set_default_store(before)

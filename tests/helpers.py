@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Optional, Tuple, Type, Union
 
 
@@ -24,3 +25,34 @@ def failing(error: Optional[BaseException] = None) -> Callable[[], None]:
         raise error if error is not None else RuntimeError("service failed")
 
     return fail
+
+
+def ok() -> str:
+    return "ok"
+
+
+def boom() -> None:
+    raise ConnectionError("down")
+
+
+def outcome(breaker: Any, func: Callable[[], Any] = ok) -> str:
+    """One call through `breaker`: "passed", "failed" (it raised) or "rejected"."""
+    from fastbreaker import CircuitBreakerError
+
+    try:
+        breaker.call(func)
+    except CircuitBreakerError:
+        return "rejected"
+    except Exception:
+        return "failed"
+    return "passed"
+
+
+def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
+    """Polls `predicate` until it is true (True) or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True

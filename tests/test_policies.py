@@ -29,27 +29,9 @@ from fastbreaker import (
 )
 from fastbreaker._core import Options
 from fastbreaker.testing import ManualClock, manual_clock
+from helpers import boom, ok, outcome
 
 # --- Helpers -----------------------------------------------------------------------------------
-
-
-def ok() -> str:
-    return "ok"
-
-
-def boom() -> None:
-    raise ConnectionError("down")
-
-
-def outcome(breaker: CircuitBreaker, func: Callable[[], Any] = ok) -> str:
-    """One call through `breaker`: "passed", "failed" (it raised) or "rejected"."""
-    try:
-        breaker.call(func)
-    except CircuitBreakerError:
-        return "rejected"
-    except Exception:
-        return "failed"
-    return "passed"
 
 
 def run(breaker: CircuitBreaker, pattern: str) -> List[str]:

@@ -7,34 +7,15 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from typing import Callable
 
 import pytest
-from fastbreaker import CircuitBreaker, CircuitBreakerError, RedisStore
+from fastbreaker import CircuitBreaker, RedisStore
 from fastbreaker.testing import RedisServer
+from helpers import outcome, wait_for
 
 
 def fail() -> None:
     raise ConnectionError("down")
-
-
-def outcome(breaker: CircuitBreaker, func: Callable[[], object]) -> str:
-    try:
-        breaker.call(func)
-    except CircuitBreakerError:
-        return "rejected"
-    except ConnectionError:
-        return "failed"
-    return "passed"
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def test_one_breakers_refused_keys_leave_the_others_shared(redis_server: RedisServer) -> None:

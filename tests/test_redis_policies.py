@@ -18,7 +18,7 @@ import logging
 import os
 import socket
 import time
-from typing import Any, Callable, Dict, Iterator, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple
 
 import fastbreaker
 import pytest
@@ -32,6 +32,7 @@ from fastbreaker import (
     get_circuit_breaker_status,
 )
 from fastbreaker.testing import RedisServer
+from helpers import ok, outcome, wait_for
 
 _namespaces = itertools.count()
 
@@ -39,44 +40,6 @@ _namespaces = itertools.count()
 @pytest.fixture
 def namespace() -> str:
     return f"fbpolicies{os.getpid()}-{next(_namespaces)}"
-
-
-@pytest.fixture
-def no_default_store() -> Iterator[None]:
-    """Runs the test with no default store, and puts the process's default back afterwards."""
-    before = fastbreaker.get_default_store()
-    fastbreaker.set_default_store(None)
-    try:
-        yield
-    finally:
-        fastbreaker.set_default_store(before)
-
-
-def ok() -> str:
-    return "ok"
-
-
-def boom() -> None:
-    raise ConnectionError("down")
-
-
-def outcome(breaker: CircuitBreaker, func: Callable[[], Any] = ok) -> str:
-    try:
-        breaker.call(func)
-    except CircuitBreakerError:
-        return "rejected"
-    except ConnectionError:
-        return "failed"
-    return "passed"
-
-
-def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 def assert_rejects_for(breaker: CircuitBreaker, duration: float) -> None:

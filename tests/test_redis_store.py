@@ -154,17 +154,6 @@ def shared(request: pytest.FixtureRequest, redis_url: str, namespace: str) -> Fl
     return Fleet(f"{request.node.nodeid}-{namespace}", redis_url, namespace)
 
 
-@pytest.fixture
-def default_store_restored() -> Iterator[None]:
-    """Runs the test with no default store, and puts the process's default back afterwards."""
-    before = fastbreaker.get_default_store()
-    fastbreaker.set_default_store(None)
-    try:
-        yield
-    finally:
-        fastbreaker.set_default_store(before)
-
-
 def transitions(caplog: pytest.LogCaptureFixture, name: str) -> List[Tuple[str, str]]:
     return [
         (record.levelname, record.getMessage())
@@ -915,7 +904,7 @@ def test_store_options_are_keyword_only_and_kept() -> None:
     assert RedisStore("rediss://127.0.0.1:6380/0").url.startswith("rediss://")
 
 
-def test_bad_store_arguments_are_refused(default_store_restored: None, unique_name: str) -> None:
+def test_bad_store_arguments_are_refused(no_default_store: None, unique_name: str) -> None:
     with pytest.raises(ValueError, match="store"):
         CircuitBreaker(name=unique_name, store="disk")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="store"):
@@ -932,7 +921,7 @@ def test_status_names_the_store_without_its_password(
     namespace: str,
     unique_name: str,
     caplog: pytest.LogCaptureFixture,
-    default_store_restored: None,
+    no_default_store: None,
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="fastbreaker")
     plain = CircuitBreaker(name=unique_name + "-memory")
@@ -980,7 +969,7 @@ def test_a_unix_socket_url_reaches_the_same_redis(
 
 
 def test_the_default_store_and_breaker_names(
-    redis_url: str, default_store_restored: None, unique_name: str
+    redis_url: str, no_default_store: None, unique_name: str
 ) -> None:
     fastbreaker.set_default_store(redis_url)
     default = fastbreaker.get_default_store()
