@@ -136,7 +136,10 @@ fn rates_are_judged_from_the_minimum_and_at_the_threshold_exactly() {
     assert_eq!(rates.reached(totals(9, 9, 9)), None, "below the minimum");
     assert_eq!(rates.reached(totals(25, 6, 12)), None);
     // 7 of 25 is 0.28, as written: a product (0.28 * 25 = 7.000000000000001) would miss it.
-    assert!(std::hint::black_box(0.28_f64) * 25.0 > 7.0, "the product this test misses");
+    assert!(
+        std::hint::black_box(0.28_f64) * 25.0 > 7.0,
+        "the product this test misses"
+    );
     assert_eq!(rates.reached(totals(25, 7, 0)), Some(Reason::FailureRate));
     assert_eq!(rates.reached(totals(10, 0, 5)), Some(Reason::SlowCallRate));
     assert_eq!(rates.reached(totals(25, 7, 13)), Some(Reason::FailureRate));
