@@ -98,22 +98,7 @@ impl<'a, 'py, N: ThresholdName> FromPyObject<'a, 'py> for Threshold<N> {
     type Error = PyErr;
 
     fn extract(value: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
-        let argument = N::NAME;
-        if value.is_instance_of::<PyBool>() || !value.is_instance_of::<PyInt>() {
-            return Err(PyTypeError::new_err(format!(
-                "{argument} must be an int, got {}",
-                type_name(&value)
-            )));
-        }
-        let too_large =
-            || PyValueError::new_err(format!("{argument} must be at most {}", u32::MAX));
-        match value.extract::<i64>() {
-            Ok(n) if n < 1 => Err(PyValueError::new_err(format!(
-                "{argument} must be at least 1, got {n}"
-            ))),
-            Ok(n) => u32::try_from(n).map(Self::new).map_err(|_| too_large()),
-            Err(_) => Err(too_large()),
-        }
+        count(&value, N::NAME).map(Self::new)
     }
 }
 

@@ -60,13 +60,6 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// Where a breaker's state lives. Every method is called with no lock of the caller's held, and
 /// none of them may call back into the caller.
 pub trait Store: Send + Sync {
-    /// Why this store cannot keep a breaker with `config` (a policy it does not support yet),
-    /// checked when the breaker is built; `Ok`: it can.
-    fn check(&self, config: &Config) -> Result<(), String> {
-        let _ = config;
-        Ok(())
-    }
-
     /// The store's monotonic time, for durations measured in this process (slow calls, time
     /// windows).
     fn now(&self) -> Nanos {
@@ -209,10 +202,6 @@ macro_rules! dispatch {
 }
 
 impl Store for AnyStore {
-    fn check(&self, config: &Config) -> Result<(), String> {
-        dispatch!(self, store => store.check(config))
-    }
-
     #[inline(always)]
     fn now(&self) -> Nanos {
         dispatch!(self, store => store.now())

@@ -1610,10 +1610,6 @@ impl RedisBreakerStore {
 }
 
 impl Store for RedisBreakerStore {
-    fn check(&self, config: &Config) -> Result<(), String> {
-        check_config(config)
-    }
-
     #[inline]
     fn admit_closed(&self) -> Option<Ticket> {
         let summary = self.shared.summary.load(Ordering::Acquire);
