@@ -317,16 +317,22 @@ impl PyCircuitBreaker {
     /// Takes admission for one call, publishing the transition that admitting made (if any).
     #[inline(always)]
     pub(crate) fn admit(&self, py: Python<'_>) -> PyResult<Result<TicketGuard<'_>, Rejection>> {
-        if let Some(ticket) = self.core.admit_closed() {
+        if let Some(guard) = self.admit_closed() {
             // The hot path: a CLOSED circuit, no lock, nothing to publish but news.
-            let guard = TicketGuard {
-                core: &self.core,
-                ticket: Some(ticket),
-            };
             self.publish(py, None)?;
             return Ok(Ok(guard));
         }
         self.admit_slow(py)
+    }
+
+    /// Admission to a CLOSED circuit (lock-free), unpublished; `None`: ask `admit_slow`.
+    #[inline(always)]
+    fn admit_closed(&self) -> Option<TicketGuard<'_>> {
+        let ticket = self.core.admit_closed()?;
+        Some(TicketGuard {
+            core: &self.core,
+            ticket: Some(ticket),
+        })
     }
 
     #[inline(never)]
@@ -513,7 +519,14 @@ impl PyCircuitBreaker {
     ) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let this = slf.get();
-        let guard = match this.admit(py)? {
+        if let Some(guard) = this.admit_closed() {
+            // The hot path, written out here rather than through `admit` (whose nested results
+            // cost a dozen instructions of shuffling): a CLOSED ticket is never a trial's.
+            this.publish(py, None)?;
+            let result = invoke();
+            return Self::finish(slf, guard, result);
+        }
+        let guard = match this.admit_slow(py)? {
             Ok(guard) => guard,
             Err(rejection) => {
                 if rejection.state == State::HalfOpen && in_trial(slf)? {
@@ -564,6 +577,14 @@ impl PyCircuitBreaker {
         let this = slf.get();
         match result {
             Ok(value) => match returned(&value) {
+                // Without a predicate the outcome is a constant, which the settling code
+                // inlined here is specialised for.
+                Returned::Value if this.result_is_failure.is_none() => {
+                    if let Some(ticket) = guard.take() {
+                        this.settle(py, ticket, Outcome::Success)?;
+                    }
+                    Ok(value)
+                }
                 Returned::Value => {
                     let outcome = this.returned_outcome(py, &value)?;
                     if let Some(ticket) = guard.take() {

@@ -110,9 +110,11 @@ unsafe extern "C" fn protected_vectorcall(
         let slf = unsafe { Borrowed::from_ptr(py, callable).cast_unchecked::<Protected>() };
         let (breaker, func) = (slf.get().breaker.bind(py), slf.get().func.bind(py));
         // Looked up where it is needed only: the success path never reads it.
-        let fallback = || slf.get().fallback.as_ref().map(|f| f.bind(py));
+        let fallback = move || slf.get().fallback.as_ref().map(|f| f.bind(py));
         // The arguments as a tuple and a dict: only for a fallback or a coroutine's slow path.
-        let arguments = || {
+        // The closures capture copies of the pointers (`move`), not their addresses: nothing is
+        // spilled to the stack for them on the success path, which never calls them.
+        let arguments = move || {
             // SAFETY: `PyVectorcall_NARGS` only masks the offset flag off.
             let nargs = unsafe { ffi::PyVectorcall_NARGS(nargsf) } as usize;
             // SAFETY: the vector the interpreter passed, with its own count of positionals.
@@ -137,15 +139,15 @@ unsafe extern "C" fn protected_vectorcall(
             breaker,
             func,
             // SAFETY: the argument vector is passed on unchanged, as valid as it came in.
-            || unsafe {
+            move || unsafe {
                 let result = ffi::PyObject_Vectorcall(func.as_ptr(), args, nargsf, kwnames);
                 Bound::from_owned_ptr_or_err(py, result)
             },
-            || {
+            move || {
                 let (args, kwargs) = arguments()?;
                 PyCircuitBreaker::call_async_with(breaker, func, &args, kwargs.as_ref(), fallback())
             },
-            |rejected| match fallback() {
+            move |rejected| match fallback() {
                 Some(fallback) => {
                     // SAFETY: the argument vector is passed on unchanged, as valid as it came in.
                     let result = unsafe {

@@ -106,11 +106,13 @@ impl Window {
     /// rate could be reached, `None` when nothing in the window failed or was slow.
     #[inline]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
-        let totals = match self {
-            Window::Count(window) => window.record(sample),
+        match self {
+            Window::Count(window) => {
+                let totals = window.record(sample);
+                (totals.failures > 0 || totals.slow > 0).then_some(totals)
+            }
             Window::Time(window) => window.record(sample, clock),
-        };
-        (totals.failures > 0 || totals.slow > 0).then_some(totals)
+        }
     }
 
     pub fn totals(&self, now: Nanos) -> Totals {

@@ -43,8 +43,21 @@ fn a_count_window_keeps_the_last_n_outcomes() {
     assert_eq!(window.record(OK), totals(1, 0, 0));
 }
 
+/// Records at `now`; the totals after (`record` gives them only when something failed or was
+/// slow, and says `None` exactly when nothing did).
 fn record_at(window: &TimeWindow, sample: Sample, now: Nanos) -> Totals {
-    window.record(sample, || now)
+    match window.record(sample, || now) {
+        Some(totals) => totals,
+        None => {
+            let totals = window.totals(now);
+            assert_eq!(
+                (totals.failures, totals.slow),
+                (0, 0),
+                "None with {totals:?}"
+            );
+            totals
+        }
+    }
 }
 
 #[test]

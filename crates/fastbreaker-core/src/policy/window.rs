@@ -7,9 +7,10 @@
 //!   next slot (one `fetch_add`), swaps the outcome in (one `swap`), and adjusts the running
 //!   totals by the difference between what came in and what went out (an add only when they
 //!   differ).
-//! - [`TimeWindow`]: the outcomes of the last `size` of time, as ten buckets with running totals
-//!   (as Polly keeps its sampling duration). A bucket that time has left behind is emptied by the
-//!   first recorder to notice, which takes its counts out of the totals with one `swap` each;
+//! - [`TimeWindow`]: the outcomes of the last `size` of time, as ten buckets (as Polly keeps its
+//!   sampling duration), with running totals of the failed and slow ones; the calls are summed
+//!   from the buckets when a rate is evaluated. A bucket that time has left behind is emptied by
+//!   the first recorder to notice, which takes its counts out of the totals with one `swap` each;
 //!   since whatever it takes out of the bucket is exactly what it subtracts, the totals never
 //!   drift from the sum of the buckets.
 //!
@@ -162,6 +163,13 @@ struct Bucket {
 /// `e` (the `e`-th bucket length of the clock) are in bucket `e % BUCKETS`. Each outcome is placed
 /// by the time it is recorded, read from the coarse clock (a few milliseconds at most behind, for
 /// buckets of a tenth of the window).
+///
+/// What a success costs, since most outcomes are successes: the bucket is found with a multiply
+/// and a comparison against the newest epoch (a division only when time has entered a new
+/// bucket), and the success is one atomic add to its bucket's calls. Failed and slow outcomes are
+/// kept as running totals too, so that "nothing failed, nothing was slow", the answer for a
+/// healthy service, is two loads; the number of calls is summed from the buckets only when a rate
+/// is evaluated (something failed or was slow).
 #[derive(Debug)]
 pub struct TimeWindow {
     bucket_length: Nanos,
@@ -169,7 +177,6 @@ pub struct TimeWindow {
     /// The newest epoch the buckets have been brought up to: the buckets of the epochs after the
     /// previous value up to this one were emptied of what an older epoch had left in them.
     newest: AtomicU64,
-    calls: AtomicI64,
     failures: AtomicI64,
     slow: AtomicI64,
 }
@@ -180,20 +187,18 @@ impl TimeWindow {
             bucket_length: (size / BUCKETS as u64).max(1),
             buckets: Default::default(),
             newest: AtomicU64::new(0),
-            calls: AtomicI64::new(0),
             failures: AtomicI64::new(0),
             slow: AtomicI64::new(0),
         }
     }
 
-    /// Records one outcome at the time `clock` says; its totals after.
+    /// Records one outcome at the time `clock` says. The totals after it when something in the
+    /// window failed or was slow (a rate may be reached), `None` when nothing did.
     #[inline]
-    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Totals {
-        let epoch = clock() / self.bucket_length;
-        self.advance(epoch);
+    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
+        let epoch = self.epoch(clock());
         let bucket = &self.buckets[(epoch % BUCKETS as u64) as usize];
         bucket.calls.fetch_add(1, Ordering::Relaxed);
-        self.calls.fetch_add(1, Ordering::Relaxed);
         if sample.failed {
             bucket.failures.fetch_add(1, Ordering::Relaxed);
             self.failures.fetch_add(1, Ordering::Relaxed);
@@ -202,17 +207,30 @@ impl TimeWindow {
             bucket.slow.fetch_add(1, Ordering::Relaxed);
             self.slow.fetch_add(1, Ordering::Relaxed);
         }
-        self.read()
+        let (failures, slow) = (count(&self.failures), count(&self.slow));
+        if failures == 0 && slow == 0 {
+            return None;
+        }
+        Some(self.read(failures, slow))
     }
 
-    /// Brings the buckets up to `epoch`. Nothing to do (one load) unless time has entered a new
-    /// bucket since the last call.
+    /// The epoch of `now`, with the buckets brought up to it. In the common case `now` is in the
+    /// newest epoch's span, which a multiply and a comparison tell (no division); the wrapping
+    /// subtraction also sends a `now` before that span (a reading that lost a race with another
+    /// recorder's newer one) to the division.
     #[inline]
-    fn advance(&self, epoch: u64) {
+    fn epoch(&self, now: Nanos) -> u64 {
         let newest = self.newest.load(Ordering::Acquire);
+        // `newest * bucket_length <= now` for every reading since `newest` was stored: no
+        // overflow.
+        if now.wrapping_sub(newest.wrapping_mul(self.bucket_length)) < self.bucket_length {
+            return newest;
+        }
+        let epoch = now / self.bucket_length;
         if epoch > newest {
             self.advance_from(newest, epoch);
         }
+        epoch
     }
 
     /// Empties the buckets of the epochs after `newest` up to `epoch`: what they hold is at least
@@ -235,33 +253,38 @@ impl TimeWindow {
         }
     }
 
-    /// Takes a bucket's counts out of the totals: exactly what it held, so that the totals stay
-    /// the sum of the buckets even when a recorder adds to it meanwhile.
+    /// Takes a bucket's counts out of the running totals: exactly what it held, so that the
+    /// totals stay the sum of the buckets even when a recorder adds to it meanwhile.
     fn empty(&self, bucket: &Bucket) {
+        bucket.calls.store(0, Ordering::Relaxed);
         let take = |from: &AtomicU64, total: &AtomicI64| {
             let taken = from.swap(0, Ordering::Relaxed);
             if taken != 0 {
                 total.fetch_sub(taken as i64, Ordering::Relaxed);
             }
         };
-        take(&bucket.calls, &self.calls);
         take(&bucket.failures, &self.failures);
         take(&bucket.slow, &self.slow);
     }
 
-    fn read(&self) -> Totals {
-        let calls = count(&self.calls);
+    /// The totals, given the failed and slow counts already read.
+    fn read(&self, failures: u64, slow: u64) -> Totals {
+        let calls = self
+            .buckets
+            .iter()
+            .map(|bucket| bucket.calls.load(Ordering::Relaxed))
+            .sum();
         Totals {
             calls,
-            failures: count(&self.failures).min(calls),
-            slow: count(&self.slow).min(calls),
+            failures: failures.min(calls),
+            slow: slow.min(calls),
         }
     }
 
     /// What the window holds at `now` (emptying buckets that time has left behind).
     pub fn totals(&self, now: Nanos) -> Totals {
-        self.advance(now / self.bucket_length);
-        self.read()
+        self.epoch(now);
+        self.read(count(&self.failures), count(&self.slow))
     }
 
     /// Empties the window (a new CLOSED period starts from nothing).
