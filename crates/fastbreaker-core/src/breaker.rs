@@ -44,8 +44,9 @@ pub struct Breaker<S: Store = AnyStore> {
     config: Config,
     store: S,
     counters: Counters,
-    /// The outcomes of the current CLOSED period, when a rate threshold is set.
-    window: Option<Window>,
+    /// The outcomes of the current CLOSED period, when a rate threshold is set. Boxed: a time
+    /// window is some 300 bytes, which a breaker without one (most of them) should not carry.
+    window: Option<Box<Window>>,
     /// Calls are timed at admission (a slow-call rate is set).
     times_calls: bool,
 }
@@ -53,7 +54,9 @@ pub struct Breaker<S: Store = AnyStore> {
 impl<S: Store> Breaker<S> {
     pub fn new(config: Config, store: S) -> Self {
         Breaker {
-            window: config.rates.map(|rates| Window::new(rates.window)),
+            window: config
+                .rates
+                .map(|rates| Box::new(Window::new(rates.window))),
             times_calls: config.rates.is_some_and(|r| r.slow_calls.is_some()),
             config,
             store,

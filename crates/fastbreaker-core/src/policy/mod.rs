@@ -86,7 +86,7 @@ impl Rates {
 }
 
 /// The outcomes of one CLOSED period, as [`Rates::window`] says to keep them.
-// One per breaker, kept inline: recording follows no pointer.
+// Its own variants inline (a breaker boxes the whole window).
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Window {
