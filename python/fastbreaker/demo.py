@@ -404,12 +404,26 @@ def _fleet_worker(
         events.put(("error", index, f"{type(error).__name__}: {error}"))
         return
 
+    # When this worker's current call started, and when the last response reached it (before the
+    # breaker records that call's outcome).
+    moments = {"called": 0.0, "responded": 0.0}
+
+    def note_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        moments["responded"] = time.time()
+
     def report(event: TransitionEvent) -> None:
+        # A trial's outcome ends a half_open window: it happened once the trial's response had
+        # come back, which is the moment to report. The listener itself may run later on a busy
+        # machine, when another worker has already learned the new state from Redis and sent a
+        # request, which would then be counted as a trial of the window.
+        ends_trial = not event.remote and str(event.old_state) == "half_open"
+        responded = moments["responded"]
+        at = responded if ends_trial and responded >= moments["called"] else time.time()
         events.put(
             (
                 "transition",
                 index,
-                time.time(),
+                at,
                 str(event.old_state),
                 str(event.new_state),
                 event.reason,
@@ -424,7 +438,14 @@ def _fleet_worker(
     go.wait()
     while not stop.is_set():
         try:
-            protected_post(service_url, service_name=SERVICE, json={"document": "demo"}, timeout=5)
+            moments["called"] = time.time()
+            protected_post(
+                service_url,
+                service_name=SERVICE,
+                json={"document": "demo"},
+                timeout=5,
+                hooks={"response": note_response},
+            )
             counts["ok"] += 1
         except CircuitBreakerError:
             counts["rejected"] += 1
