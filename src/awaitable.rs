@@ -235,6 +235,11 @@ impl GuardedCall {
         drop(coroutine.into_bound(py));
         let breaker = self.breaker.get();
         match sent {
+            // Without a predicate, a constant outcome that the settling code is specialised for.
+            Ok(returned) if breaker.result_is_failure.is_none() => {
+                breaker.settle(py, ticket, Outcome::Success)?;
+                Ok(returned)
+            }
             Ok(returned) => {
                 let judged = match &returned {
                     Sent::Returned(value) => breaker.returned_outcome(py, value.bind(py)),
@@ -257,6 +262,16 @@ impl GuardedCall {
                 Err(check_error.unwrap_or(err))
             }
         }
+    }
+
+    /// A call under way cannot be awaited a second time (as a coroutine cannot).
+    fn check_awaitable(&self) -> PyResult<()> {
+        if let Step::Running(..) | Step::Delegated(_) | Step::Busy = &*self.step.lock() {
+            return Err(PyRuntimeError::new_err(
+                "coroutine is being awaited already",
+            ));
+        }
+        Ok(())
     }
 
     /// A step's result as `__next__`/`send`/`throw` give it: a value yielded, or
@@ -335,7 +350,7 @@ unsafe extern "C" fn tp_iternext(iter: *mut ffi::PyObject) -> *mut ffi::PyObject
     match unsafe { slot_step(py, iter, ffi::Py_None()) } {
         Ok(Sent::Yielded(value)) => value.into_ptr(),
         Ok(Sent::Returned(value)) => {
-            set_stop_iteration(py, &value.into_bound(py));
+            set_stop_iteration(py, value.into_bound(py));
             std::ptr::null_mut()
         }
         Err(err) => {
@@ -345,10 +360,48 @@ unsafe extern "C" fn tp_iternext(iter: *mut ffi::PyObject) -> *mut ffi::PyObject
     }
 }
 
+/// Raises `StopIteration(value)`. From Python 3.12 `await` ends every step of an awaitable that is
+/// not a coroutine this way, so the exception is built directly: what `StopIteration(value)`
+/// builds (`BaseException.__new__` then `StopIteration.__init__`: `args == (value,)`, `value`, the
+/// other fields empty), without the call protocol and argument parsing, raised without the
+/// exception-context chaining that `await` discards at once. About 500 instructions less per
+/// await than `PyErr_SetObject`.
+#[cfg(all(Py_3_12, not(any(PyPy, GraalPy))))]
+fn set_stop_iteration(_attached: Python<'_>, value: Bound<'_, PyAny>) {
+    // SAFETY: attached. The object is fresh from `StopIteration`'s own allocator (zeroed, and
+    // tracked by the collector), not yet seen by anyone, and laid out as `PyStopIterationObject`;
+    // each field written holds a new reference of its own, as the exception's deallocator
+    // expects. `PyErr_SetRaisedException` takes the reference to the exception.
+    if value.is_none() {
+        // No exception at all: the iterator protocol's plain end, whose value is `None` for
+        // `await` (and `yield from`), and for `next()`, which raises `StopIteration()` itself.
+        return;
+    }
+    unsafe {
+        let tp = ffi::PyExc_StopIteration.cast::<ffi::PyTypeObject>();
+        let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
+        let exc = alloc(tp, 0);
+        if exc.is_null() {
+            return; // MemoryError is set
+        }
+        let args = ffi::PyTuple_New(1);
+        if args.is_null() {
+            ffi::Py_DECREF(exc);
+            return;
+        }
+        ffi::PyTuple_SET_ITEM(args, 0, value.clone().into_ptr());
+        let stop = exc.cast::<ffi::PyStopIterationObject>();
+        (*stop).args = args;
+        (*stop).value = value.into_ptr();
+        ffi::PyErr_SetRaisedException(exc);
+    }
+}
+
 /// Raises `StopIteration(value)`, as CPython's `_PyGen_SetStopIterationValue` does: a tuple or an
 /// exception is wrapped first (given as they are, they would be taken for the arguments, or for
 /// the exception itself).
-fn set_stop_iteration(py: Python<'_>, value: &Bound<'_, PyAny>) {
+#[cfg(not(all(Py_3_12, not(any(PyPy, GraalPy)))))]
+fn set_stop_iteration(py: Python<'_>, value: Bound<'_, PyAny>) {
     // SAFETY: attached; `value` is a live object, the exception type a static one.
     unsafe {
         let stop = ffi::PyExc_StopIteration;
@@ -367,6 +420,29 @@ fn set_stop_iteration(py: Python<'_>, value: &Bound<'_, PyAny>) {
     }
 }
 
+/// `am_await`: what `await` calls first. The object is its own iterator.
+///
+/// # Safety
+/// Called by the interpreter, attached to it, with `slf` a `GuardedCall`.
+unsafe extern "C" fn am_await(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    // SAFETY: the interpreter calls a slot only from an attached thread.
+    let py = unsafe { Python::assume_attached() };
+    let checked = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: only `GuardedCall` instances carry this slot.
+        let call = unsafe { Borrowed::from_ptr(py, slf).cast_unchecked::<GuardedCall>() };
+        call.get().check_awaitable()
+    }));
+    match checked.unwrap_or_else(|panic| Err(internal_error(panic))) {
+        // SAFETY: `slf` is live; the caller takes the new reference.
+        Ok(()) => unsafe { ffi::Py_NewRef(slf) },
+        Err(err) => {
+            err.restore(py);
+            std::ptr::null_mut()
+        }
+    }
+}
+
 /// Gives `GuardedCall` the slots through which the interpreter drives it, written as plain C
 /// functions (PyO3 has no option for `am_send`, and its `__next__` must build a `StopIteration`
 /// as a lazy `PyErr`): at import, before any instance exists.
@@ -376,10 +452,11 @@ pub fn enable_slots(py: Python<'_>) {
     // instance exists yet; `PyType_Modified` drops any cached lookup of the slots.
     unsafe {
         (*tp).tp_iternext = Some(tp_iternext);
+        let slots = (*tp).tp_as_async;
+        assert!(!slots.is_null(), "GuardedCall has no async slots");
+        (*slots).am_await = Some(am_await);
         #[cfg(Py_3_10)]
         {
-            let slots = (*tp).tp_as_async;
-            assert!(!slots.is_null(), "GuardedCall has no async slots");
             (*slots).am_send = Some(am_send);
         }
         ffi::PyType_Modified(tp);
@@ -453,13 +530,10 @@ impl GuardedCall {
         }
     }
 
-    /// Refuses a second `await` of a call that is under way, as a coroutine does.
+    /// Refuses a second `await` of a call that is under way, as a coroutine does. (`await` itself
+    /// goes through [`am_await`], the same check without PyO3's method trampoline.)
     fn __await__(slf: Bound<'_, Self>) -> PyResult<Bound<'_, Self>> {
-        if let Step::Running(..) | Step::Delegated(_) | Step::Busy = &*slf.get().step.lock() {
-            return Err(PyRuntimeError::new_err(
-                "coroutine is being awaited already",
-            ));
-        }
+        slf.get().check_awaitable()?;
         Ok(slf)
     }
 

@@ -50,7 +50,7 @@ pub struct PyCircuitBreaker {
     max_retry_after: Py<PyAny>,
     max_retry_after_nanos: Nanos,
     /// `result_is_failure(result)`: a returned value it marks is a failure.
-    result_is_failure: Option<Py<PyAny>>,
+    pub(crate) result_is_failure: Option<Py<PyAny>>,
     /// `exception_is_failure(error)`: an expected exception it rejects is ignored.
     exception_is_failure: Option<Py<PyAny>>,
     /// A predicate raised, and that was logged (once per breaker).

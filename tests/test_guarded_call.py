@@ -57,6 +57,40 @@ def test_send_passes_values_both_ways_and_the_return_value_comes_back():
     assert calls(breaker) == counts(success=1)
 
 
+AWKWARD_RESULTS = [None, 0, "", (), (1, 2), [3], ValueError("not raised"), StopIteration(7)]
+
+
+@pytest.mark.parametrize("result", AWKWARD_RESULTS, ids=repr)
+def test_a_returned_value_comes_back_as_it_is_however_the_call_is_driven(result: Any):
+    # From Python 3.12, `await` (and `yield from`, and `next()`) take a returned value from a
+    # StopIteration that the call builds itself: a tuple must not become the arguments, an
+    # exception must not be raised, None must come back as None.
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def give() -> Any:
+        return result
+
+    async def awaiting() -> Any:
+        return await give()
+
+    assert asyncio.run(awaiting()) is result
+
+    def delegating():  # a generator driving it with `yield from`, as asyncio's wrappers do
+        return (yield from give())
+
+    with pytest.raises(StopIteration) as stop:
+        next(delegating())
+    assert stop.value.value is result
+
+    with pytest.raises(StopIteration) as stop:
+        next(give())
+    assert stop.value.value is result
+    # What `StopIteration(result)` would carry (`next()` makes `StopIteration()` for None).
+    assert stop.value.args in ([(), (None,)] if result is None else [(result,)])
+    assert calls(breaker) == counts(success=3)
+
+
 def test_a_just_started_call_takes_only_none():
     breaker, echo = make()
     call = echo("a")
