@@ -366,7 +366,10 @@ unsafe extern "C" fn tp_iternext(iter: *mut ffi::PyObject) -> *mut ffi::PyObject
 /// other fields empty), without the call protocol and argument parsing, raised without the
 /// exception-context chaining that `await` discards at once. About 500 instructions less per
 /// await than `PyErr_SetObject`.
-#[cfg(all(Py_3_12, not(any(PyPy, GraalPy))))]
+// Not past 3.13 (the versions this package claims and tests): the construction relies on the
+// exception's layout and on `__new__`/`__init__` setting nothing else, which a later version may
+// change; there the generic path below runs.
+#[cfg(all(Py_3_12, not(Py_3_14), not(any(PyPy, GraalPy))))]
 fn set_stop_iteration(_attached: Python<'_>, value: Bound<'_, PyAny>) {
     // SAFETY: attached. The object is fresh from `StopIteration`'s own allocator (zeroed, and
     // tracked by the collector), not yet seen by anyone, and laid out as `PyStopIterationObject`;
@@ -400,7 +403,7 @@ fn set_stop_iteration(_attached: Python<'_>, value: Bound<'_, PyAny>) {
 /// Raises `StopIteration(value)`, as CPython's `_PyGen_SetStopIterationValue` does: a tuple or an
 /// exception is wrapped first (given as they are, they would be taken for the arguments, or for
 /// the exception itself).
-#[cfg(not(all(Py_3_12, not(any(PyPy, GraalPy)))))]
+#[cfg(not(all(Py_3_12, not(Py_3_14), not(any(PyPy, GraalPy)))))]
 fn set_stop_iteration(py: Python<'_>, value: Bound<'_, PyAny>) {
     // SAFETY: attached; `value` is a live object, the exception type a static one.
     unsafe {
@@ -435,7 +438,10 @@ unsafe extern "C" fn am_await(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
     }));
     match checked.unwrap_or_else(|panic| Err(internal_error(panic))) {
         // SAFETY: `slf` is live; the caller takes the new reference.
-        Ok(()) => unsafe { ffi::Py_NewRef(slf) },
+        Ok(()) => unsafe {
+            ffi::Py_INCREF(slf);
+            slf
+        },
         Err(err) => {
             err.restore(py);
             std::ptr::null_mut()
