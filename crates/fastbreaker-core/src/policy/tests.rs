@@ -104,6 +104,49 @@ fn a_time_window_matches_a_list_of_timestamps() {
 }
 
 #[test]
+fn a_time_window_stays_exact_while_threads_cross_its_buckets() {
+    // The clock moves while four threads record: buckets are entered, found by the fast path or
+    // by division, and emptied as time leaves them, all under way. Once every thread is done, the
+    // running totals are the sum of what the buckets hold.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let window = Arc::new(TimeWindow::new(10 * SECOND)); // buckets of one second
+    let clock = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (window, clock) = (Arc::clone(&window), Arc::clone(&clock));
+            std::thread::spawn(move || {
+                for i in 0..20_000u64 {
+                    // Each thread moves the shared clock on now and then: 1/8 s steps, so a
+                    // bucket is crossed every 8 steps and the window turns over many times.
+                    if (i + t) % 50 == 0 {
+                        clock.fetch_add(SECOND / 8, Ordering::Relaxed);
+                    }
+                    let sample = Sample {
+                        failed: (i + t) % 3 == 0,
+                        slow: (i + t) % 7 == 0,
+                    };
+                    let _ = window.record(sample, || clock.load(Ordering::Relaxed));
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let now = clock.load(Ordering::Relaxed);
+    assert!(
+        now > 100 * SECOND,
+        "the clock crossed many windows ({now} ns)"
+    );
+    let totals = window.totals(now);
+    assert_eq!(totals, window.recount());
+    assert!(
+        totals.calls > 0 && totals.failures > 0 && totals.slow > 0,
+        "{totals:?}"
+    );
+}
+
+#[test]
 fn windows_stay_exact_under_threads() {
     let count = Arc::new(CountWindow::new(1_000));
     let time = Arc::new(TimeWindow::new(1_000 * SECOND));

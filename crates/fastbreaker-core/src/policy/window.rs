@@ -10,9 +10,9 @@
 //! - [`TimeWindow`]: the outcomes of the last `size` of time, as ten buckets (as Polly keeps its
 //!   sampling duration), with running totals of the failed and slow ones; the calls are summed
 //!   from the buckets when a rate is evaluated. A bucket that time has left behind is emptied by
-//!   the first recorder to notice, which takes its counts out of the totals with one `swap` each;
-//!   since whatever it takes out of the bucket is exactly what it subtracts, the totals never
-//!   drift from the sum of the buckets.
+//!   the first recorder to notice, which takes its failed and slow counts out of the totals with
+//!   one `swap` each (since whatever it takes out of the bucket is exactly what it subtracts, the
+//!   totals never drift from the sum of the buckets), then zeroes its calls.
 //!
 //! Neither takes a lock. What they give up for it: a reading taken while other threads record is
 //! a moment's view of counters that each are exact, not one consistent snapshot of all three (a
@@ -207,11 +207,10 @@ impl TimeWindow {
             bucket.slow.fetch_add(1, Ordering::Relaxed);
             self.slow.fetch_add(1, Ordering::Relaxed);
         }
-        let (failures, slow) = (count(&self.failures), count(&self.slow));
-        if failures == 0 && slow == 0 {
+        if count(&self.failures) == 0 && count(&self.slow) == 0 {
             return None;
         }
-        Some(self.read(failures, slow))
+        Some(self.read())
     }
 
     /// The epoch of `now`, with the buckets brought up to it. In the common case `now` is in the
@@ -254,9 +253,11 @@ impl TimeWindow {
     }
 
     /// Takes a bucket's counts out of the running totals: exactly what it held, so that the
-    /// totals stay the sum of the buckets even when a recorder adds to it meanwhile.
+    /// totals stay the sum of the buckets even when a recorder adds to it meanwhile. Its failed
+    /// and slow calls leave the totals before its calls are zeroed (released): a reader that sees
+    /// the calls gone sees them gone too, so a rate read meanwhile can come out low, never high
+    /// (a bucket's failures still counted against calls already taken away).
     fn empty(&self, bucket: &Bucket) {
-        bucket.calls.store(0, Ordering::Relaxed);
         let take = |from: &AtomicU64, total: &AtomicI64| {
             let taken = from.swap(0, Ordering::Relaxed);
             if taken != 0 {
@@ -265,26 +266,45 @@ impl TimeWindow {
         };
         take(&bucket.failures, &self.failures);
         take(&bucket.slow, &self.slow);
+        bucket.calls.store(0, Ordering::Release);
     }
 
-    /// The totals, given the failed and slow counts already read.
-    fn read(&self, failures: u64, slow: u64) -> Totals {
+    /// The totals: the calls summed first (acquired, see [`TimeWindow::empty`]), then the failed
+    /// and slow totals read again after them.
+    fn read(&self) -> Totals {
         let calls = self
             .buckets
             .iter()
-            .map(|bucket| bucket.calls.load(Ordering::Relaxed))
+            .map(|bucket| bucket.calls.load(Ordering::Acquire))
             .sum();
         Totals {
             calls,
-            failures: failures.min(calls),
-            slow: slow.min(calls),
+            failures: count(&self.failures).min(calls),
+            slow: count(&self.slow).min(calls),
+        }
+    }
+
+    /// The calls, failed and slow calls in the buckets, counted one by one (tests compare them
+    /// with the running totals).
+    #[cfg(test)]
+    pub(crate) fn recount(&self) -> Totals {
+        let sum = |field: fn(&Bucket) -> &AtomicU64| {
+            self.buckets
+                .iter()
+                .map(|bucket| field(bucket).load(Ordering::Relaxed))
+                .sum()
+        };
+        Totals {
+            calls: sum(|b| &b.calls),
+            failures: sum(|b| &b.failures),
+            slow: sum(|b| &b.slow),
         }
     }
 
     /// What the window holds at `now` (emptying buckets that time has left behind).
     pub fn totals(&self, now: Nanos) -> Totals {
         self.epoch(now);
-        self.read(count(&self.failures), count(&self.slow))
+        self.read()
     }
 
     /// Empties the window (a new CLOSED period starts from nothing).
