@@ -404,21 +404,13 @@ def _fleet_worker(
         events.put(("error", index, f"{type(error).__name__}: {error}"))
         return
 
-    # When this worker's current call started, and when the last response reached it (before the
-    # breaker records that call's outcome).
-    moments = {"called": 0.0, "responded": 0.0}
-
-    def note_response(response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        moments["responded"] = time.time()
-
     def report(event: TransitionEvent) -> None:
-        # A trial's outcome ends a half_open window: it happened once the trial's response had
-        # come back, which is the moment to report. The listener itself may run later on a busy
-        # machine, when another worker has already learned the new state from Redis and sent a
-        # request, which would then be counted as a trial of the window.
-        ends_trial = not event.remote and str(event.old_state) == "half_open"
-        responded = moments["responded"]
-        at = responded if ends_trial and responded >= moments["called"] else time.time()
+        # A transition this worker made is timed by the transition itself (`event.time`: with a
+        # Redis store, the server's clock read by the script that made it, before any other
+        # worker could learn it). Not by this listener's own clock: on a busy machine it may run
+        # after another worker has learned the new state and sent a request, which would then be
+        # counted in the wrong half_open window. Learned transitions keep the time they arrive.
+        at = time.time() if event.remote else event.time
         events.put(
             (
                 "transition",
@@ -438,14 +430,7 @@ def _fleet_worker(
     go.wait()
     while not stop.is_set():
         try:
-            moments["called"] = time.time()
-            protected_post(
-                service_url,
-                service_name=SERVICE,
-                json={"document": "demo"},
-                timeout=5,
-                hooks={"response": note_response},
-            )
+            protected_post(service_url, service_name=SERVICE, json={"document": "demo"}, timeout=5)
             counts["ok"] += 1
         except CircuitBreakerError:
             counts["rejected"] += 1
