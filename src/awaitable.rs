@@ -371,15 +371,15 @@ unsafe extern "C" fn tp_iternext(iter: *mut ffi::PyObject) -> *mut ffi::PyObject
 // change; there the generic path below runs.
 #[cfg(all(Py_3_12, not(Py_3_14), not(any(PyPy, GraalPy))))]
 fn set_stop_iteration(_attached: Python<'_>, value: Bound<'_, PyAny>) {
-    // SAFETY: attached. The object is fresh from `StopIteration`'s own allocator (zeroed, and
-    // tracked by the collector), not yet seen by anyone, and laid out as `PyStopIterationObject`;
-    // each field written holds a new reference of its own, as the exception's deallocator
-    // expects. `PyErr_SetRaisedException` takes the reference to the exception.
     if value.is_none() {
         // No exception at all: the iterator protocol's plain end, whose value is `None` for
         // `await` (and `yield from`), and for `next()`, which raises `StopIteration()` itself.
         return;
     }
+    // SAFETY: attached. The object is fresh from `StopIteration`'s own allocator (zeroed, and
+    // tracked by the collector), not yet seen by anyone, and laid out as `PyStopIterationObject`;
+    // each field written holds a new reference of its own, as the exception's deallocator
+    // expects. `PyErr_SetRaisedException` takes the reference to the exception.
     unsafe {
         let tp = ffi::PyExc_StopIteration.cast::<ffi::PyTypeObject>();
         let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
