@@ -208,8 +208,11 @@ def scripted_answer(target: str) -> Answer:
     json_body = [json.dumps({"path": target}).encode()]
     json_type = [("Content-Type", "application/json")]
     if kind == "status":
+        # `?retry-after=<value>`, repeatable: one Retry-After header per value, in order.
         status = int(argument)
-        return Answer(status, json_type, [] if status in (204, 304) else json_body)
+        retry_after = parse_qs(query, keep_blank_values=True).get("retry-after", [])
+        headers = json_type + [("Retry-After", value) for value in retry_after]
+        return Answer(status, headers, [] if status in (204, 304) else json_body)
     if kind == "slow":
         return Answer(200, json_type, json_body, delay=float(argument))
     if kind == "chunked":
