@@ -13,7 +13,7 @@ use fastbreaker_core::{
     Admission, AnyStore, Breaker, Notice, Outcome, Rejection, Report, Snapshot, State, Store,
     Ticket, Transition,
 };
-use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple};
 use pyo3::{ffi, intern, PyTraverseError, PyVisit};
@@ -626,29 +626,10 @@ impl PyCircuitBreaker {
 }
 
 /// Seconds to stay open (`open(duration)`, `record_failure(open_for)`): an `int` or a `float`,
-/// finite and >= 0.
+/// finite and >= 0, as every duration option is read.
 pub(crate) fn open_seconds(value: &Bound<'_, PyAny>, argument: &str) -> PyResult<Nanos> {
-    use pyo3::types::{PyBool, PyFloat, PyInt};
-    if value.is_instance_of::<PyBool>()
-        || !(value.is_instance_of::<PyInt>() || value.is_instance_of::<PyFloat>())
-    {
-        return Err(PyTypeError::new_err(format!(
-            "{argument} must be an int or a float (seconds) or None, got {}",
-            crate::options::type_name(value)
-        )));
-    }
-    let seconds: f64 = value.extract().map_err(|_| {
-        PyValueError::new_err(format!(
-            "{argument} must be a finite number of seconds >= 0"
-        ))
-    })?;
-    if !seconds.is_finite() || seconds < 0.0 {
-        return Err(PyValueError::new_err(format!(
-            "{argument} must be a finite number of seconds >= 0, got {seconds}"
-        )));
-    }
     // Below FOREVER: a duration however long is an opening with an end, not an isolation.
-    Ok(fastbreaker_core::clock::nanos_from_seconds(seconds).min(FOREVER - 1))
+    Ok(crate::options::seconds(value, argument, false)?.min(FOREVER - 1))
 }
 
 /// Whether this thread or asyncio task is running a trial of `breaker` (half-open path only).

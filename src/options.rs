@@ -276,7 +276,7 @@ impl<'a, 'py> FromPyObject<'a, 'py> for BreakerName {
 
 /// A number of seconds (an `int` or a `float`, not a `bool`), finite and >= 0 (> 0 with
 /// `positive`).
-fn seconds(value: &Bound<'_, PyAny>, argument: &str, positive: bool) -> PyResult<Nanos> {
+pub(crate) fn seconds(value: &Bound<'_, PyAny>, argument: &str, positive: bool) -> PyResult<Nanos> {
     let seconds = number(value, argument, "seconds")?;
     let bound = if positive { "> 0" } else { ">= 0" };
     if !seconds.is_finite() || seconds < 0.0 || (positive && seconds == 0.0) {
