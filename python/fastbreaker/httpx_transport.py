@@ -120,9 +120,7 @@ class _Guard:
         watched until its body has been read (httpx reads it after the transport returns, even
         without streaming)."""
         status = response.status_code
-        if (status == 429 or status == 503) and rules.record_retry_after(
-            permit, status, response.headers
-        ):
+        if rules.record_retry_after(permit, status, response.headers):
             return response
         content_length, content_encoding = _length_and_encoding(response.headers)
         decided = rules.answer_outcome(request.method, status, content_length)

@@ -191,9 +191,7 @@ def _watch(
     ``stream=False``, by the caller otherwise)."""
     status = response.status_code
     decided: Optional[str]
-    if (status == 429 or status == 503) and rules.record_retry_after(
-        permit, status, response.headers
-    ):
+    if rules.record_retry_after(permit, status, response.headers):
         decided = rules.FAILURE
     else:
         decided = rules.answer_outcome(
