@@ -56,7 +56,7 @@ impl<S: Store> Breaker<S> {
         Breaker {
             window: config
                 .rates
-                .map(|rates| Box::new(Window::new(rates.window))),
+                .map(|rates| Box::new(Window::new(rates.window, store.coarse_now()))),
             times_calls: config.rates.is_some_and(|r| r.slow_calls.is_some()),
             config,
             store,
@@ -80,12 +80,7 @@ impl<S: Store> Breaker<S> {
     /// What the window holds now (`None`: no rate threshold is set).
     pub fn window_totals(&self) -> Option<Totals> {
         let window = self.window.as_ref()?;
-        let now = if window.is_timed() {
-            self.store.coarse_now()
-        } else {
-            0
-        };
-        Some(window.totals(now))
+        Some(window.totals(|| self.store.coarse_now()))
     }
 
     /// Counts a transition, and starts the window over when one leaves or enters CLOSED (a new
@@ -101,7 +96,16 @@ impl<S: Store> Breaker<S> {
     fn transitioned(&self, transition: &Transition) {
         self.counters.transition(transition.to);
         if let Some(window) = &self.window {
-            window.clear();
+            window.clear(self.window_now(window));
+        }
+    }
+
+    /// The coarse time a window starts over at (read only when the window keeps time).
+    fn window_now(&self, window: &Window) -> Nanos {
+        if window.is_timed() {
+            self.store.coarse_now()
+        } else {
+            0
         }
     }
 
@@ -157,22 +161,29 @@ impl<S: Store> Breaker<S> {
 
     /// Puts a counted outcome of the current CLOSED period into the window; the trip it causes
     /// when that brings a rate to its threshold.
-    #[inline]
+    #[inline(always)]
     fn observe(&self, window: &Window, ticket: Ticket, outcome: Outcome) -> Option<Trip> {
         let rates = self.config.rates.as_ref()?;
         if outcome == Outcome::Ignored || !self.store.is_current_closed(ticket) {
             return None;
         }
-        // The precise clock for a call's duration; the coarse one to pick a bucket (a few
-        // milliseconds off at most, against buckets of a tenth of the window), read only when
-        // the window needs it.
-        let slow =
-            self.times_calls && rates.is_slow(self.store.now().saturating_sub(ticket.started));
-        let sample = Sample {
-            failed: outcome == Outcome::Failure,
-            slow,
-        };
-        let totals = window.record(sample, || self.store.coarse_now())?;
+        let failed = outcome == Outcome::Failure;
+        let totals = if self.times_calls {
+            // A timed call: its end, read for its duration, also picks its bucket.
+            let now = self.store.now();
+            let slow = rates.is_slow(now.saturating_sub(ticket.started));
+            window.record_at(Sample { failed, slow }, now)
+        } else {
+            // The coarse clock to pick a bucket (a few milliseconds off at most, against buckets
+            // of a tenth of the window), read only when the window needs it.
+            window.record(
+                Sample {
+                    failed,
+                    slow: false,
+                },
+                || self.store.coarse_now(),
+            )
+        }?;
         rates.reached(totals).map(|reason| Trip {
             reason,
             open_for: None,
@@ -263,7 +274,7 @@ impl<S: Store> Breaker<S> {
     pub fn reset(&self) -> StoreResult<Option<Transition>> {
         let transition = self.store.reset(&self.config)?;
         if let Some(window) = &self.window {
-            window.clear(); // also when it was CLOSED already
+            window.clear(self.window_now(window)); // also when it was CLOSED already
         }
         Ok(self.counted(transition))
     }

@@ -798,11 +798,7 @@ struct Policy;
 
 impl Policy {
     fn totals(calls: u64, failures: u64, slow: u64) -> crate::policy::Totals {
-        crate::policy::Totals {
-            calls,
-            failures,
-            slow,
-        }
+        crate::policy::Totals::exact(calls, failures, slow)
     }
 }
 

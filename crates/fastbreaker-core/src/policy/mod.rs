@@ -57,12 +57,15 @@ impl Rates {
         if totals.failures == 0 && totals.slow == 0 {
             return None;
         }
+        // The minimum on the fewest calls the window may hold, the rates against the most: a rate
+        // is reached only if it is for any placement of the successes a time window counted in
+        // batches.
         if totals.calls < u64::from(self.minimum_calls) || totals.calls == 0 {
             return None;
         }
         // A quotient, not `threshold * calls`: a rate equal to the threshold as written (3 of 10
         // against 0.3) rounds to the same double and trips, which a product would not.
-        let share = |part: u64| part as f64 / totals.calls as f64;
+        let share = |part: u64| part as f64 / totals.calls_at_most.max(totals.calls) as f64;
         if self
             .failure_rate
             .is_some_and(|threshold| share(totals.failures) >= threshold)
@@ -95,37 +98,51 @@ pub enum Window {
 }
 
 impl Window {
-    pub fn new(size: WindowSize) -> Self {
+    /// A window of `size`, starting at `now` (coarse; a count window ignores it).
+    pub fn new(size: WindowSize, now: Nanos) -> Self {
         match size {
             WindowSize::Calls(calls) => Window::Count(CountWindow::new(calls)),
-            WindowSize::Time(nanos) => Window::Time(TimeWindow::new(nanos)),
+            WindowSize::Time(nanos) => Window::Time(TimeWindow::new(nanos, now)),
         }
     }
 
-    /// Records one outcome; `clock` (coarse) is read only by a time window. The totals when a
-    /// rate could be reached, `None` when nothing in the window failed or was slow.
+    /// Records one outcome; `clock` (coarse) is read only by a time window, and only when it
+    /// must be. The totals when a rate could be reached, `None` when nothing in the window failed
+    /// or was slow.
     #[inline]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
         match self {
-            Window::Count(window) => {
-                let totals = window.record(sample);
-                (totals.failures > 0 || totals.slow > 0).then_some(totals)
-            }
+            Window::Count(window) => Self::judged(window.record(sample)),
             Window::Time(window) => window.record(sample, clock),
         }
     }
 
-    pub fn totals(&self, now: Nanos) -> Totals {
+    /// Records one outcome of a call timed anyway, at `now` (its end).
+    #[inline]
+    pub fn record_at(&self, sample: Sample, now: Nanos) -> Option<Totals> {
         match self {
-            Window::Count(window) => window.totals(),
-            Window::Time(window) => window.totals(now),
+            Window::Count(window) => Self::judged(window.record(sample)),
+            Window::Time(window) => window.record_at(sample, now),
         }
     }
 
-    pub fn clear(&self) {
+    fn judged(totals: Totals) -> Option<Totals> {
+        (totals.failures > 0 || totals.slow > 0).then_some(totals)
+    }
+
+    /// What the window holds at the time `clock` (coarse) says.
+    pub fn totals(&self, clock: impl Fn() -> Nanos) -> Totals {
+        match self {
+            Window::Count(window) => window.totals(),
+            Window::Time(window) => window.totals(clock),
+        }
+    }
+
+    /// Starts the window over at `now` (coarse; a count window ignores it).
+    pub fn clear(&self, now: Nanos) {
         match self {
             Window::Count(window) => window.clear(),
-            Window::Time(window) => window.clear(),
+            Window::Time(window) => window.clear(now),
         }
     }
 

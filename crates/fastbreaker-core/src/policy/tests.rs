@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::window::{CountWindow, TimeWindow};
+use super::window::{CountWindow, TimeWindow, MAX_BATCH};
 use super::*;
 use crate::clock::NANOS_PER_SECOND;
 
@@ -22,11 +22,7 @@ const SLOW: Sample = Sample {
 };
 
 fn totals(calls: u64, failures: u64, slow: u64) -> Totals {
-    Totals {
-        calls,
-        failures,
-        slow,
-    }
+    Totals::exact(calls, failures, slow)
 }
 
 #[test]
@@ -45,11 +41,11 @@ fn a_count_window_keeps_the_last_n_outcomes() {
 
 /// Records at `now`; the totals after (`record` gives them only when something failed or was
 /// slow, and says `None` exactly when nothing did).
-fn record_at(window: &TimeWindow, sample: Sample, now: Nanos) -> Totals {
+fn record_then_read(window: &TimeWindow, sample: Sample, now: Nanos) -> Totals {
     match window.record(sample, || now) {
         Some(totals) => totals,
         None => {
-            let totals = window.totals(now);
+            let totals = window.totals(|| now);
             assert_eq!(
                 (totals.failures, totals.slow),
                 (0, 0),
@@ -62,26 +58,29 @@ fn record_at(window: &TimeWindow, sample: Sample, now: Nanos) -> Totals {
 
 #[test]
 fn a_time_window_forgets_what_time_leaves_behind() {
-    let window = TimeWindow::new(10 * SECOND); // ten buckets of one second
-    assert_eq!(record_at(&window, FAILED, 0), totals(1, 1, 0));
-    assert_eq!(record_at(&window, SLOW, 5 * SECOND), totals(2, 1, 1));
+    let window = TimeWindow::new(10 * SECOND, 0); // ten buckets of one second
+    assert_eq!(record_then_read(&window, FAILED, 0), totals(1, 1, 0));
+    assert_eq!(record_then_read(&window, SLOW, 5 * SECOND), totals(2, 1, 1));
     // 9.999 s: the first bucket is still in the window.
-    assert_eq!(window.totals(10 * SECOND - 1), totals(2, 1, 1));
+    assert_eq!(window.totals(|| 10 * SECOND - 1), totals(2, 1, 1));
     // 10 s: it has left (its bucket is the one 10 s maps onto).
-    assert_eq!(window.totals(10 * SECOND), totals(1, 0, 1));
-    assert_eq!(record_at(&window, OK, 10 * SECOND), totals(2, 0, 1));
+    assert_eq!(window.totals(|| 10 * SECOND), totals(1, 0, 1));
+    assert_eq!(record_then_read(&window, OK, 10 * SECOND), totals(2, 0, 1));
     // A long silence empties everything, once.
-    assert_eq!(window.totals(100 * SECOND), totals(0, 0, 0));
-    assert_eq!(record_at(&window, FAILED, 100 * SECOND), totals(1, 1, 0));
-    window.clear();
-    assert_eq!(window.totals(100 * SECOND), totals(0, 0, 0));
+    assert_eq!(window.totals(|| 100 * SECOND), totals(0, 0, 0));
+    assert_eq!(
+        record_then_read(&window, FAILED, 100 * SECOND),
+        totals(1, 1, 0)
+    );
+    window.clear(100 * SECOND);
+    assert_eq!(window.totals(|| 100 * SECOND), totals(0, 0, 0));
 }
 
 #[test]
 fn a_time_window_matches_a_list_of_timestamps() {
     // Against the obvious model: the outcomes whose bucket is among the last ten.
     let length = SECOND / 10;
-    let window = TimeWindow::new(length * 10);
+    let window = TimeWindow::new(length * 10, 0);
     let mut kept: Vec<(Nanos, Sample)> = Vec::new();
     let mut now = 0;
     for step in 0u64..2_000 {
@@ -90,7 +89,7 @@ fn a_time_window_matches_a_list_of_timestamps() {
             failed: step % 3 == 0,
             slow: step % 5 == 0,
         };
-        let got = record_at(&window, sample, now);
+        let got = record_then_read(&window, sample, now);
         kept.push((now, sample));
         let oldest = (now / length).saturating_sub(9);
         kept.retain(|(at, _)| at / length >= oldest);
@@ -109,7 +108,7 @@ fn a_time_window_stays_exact_while_threads_cross_its_buckets() {
     // by division, and emptied as time leaves them, all under way. Once every thread is done, the
     // running totals are the sum of what the buckets hold.
     use std::sync::atomic::{AtomicU64, Ordering};
-    let window = Arc::new(TimeWindow::new(10 * SECOND)); // buckets of one second
+    let window = Arc::new(TimeWindow::new(10 * SECOND, 0)); // buckets of one second
     let clock = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
@@ -138,7 +137,7 @@ fn a_time_window_stays_exact_while_threads_cross_its_buckets() {
         now > 100 * SECOND,
         "the clock crossed many windows ({now} ns)"
     );
-    let totals = window.totals(now);
+    let totals = window.totals(|| now);
     assert_eq!(totals, window.recount());
     assert!(
         totals.calls > 0 && totals.failures > 0 && totals.slow > 0,
@@ -149,7 +148,7 @@ fn a_time_window_stays_exact_while_threads_cross_its_buckets() {
 #[test]
 fn windows_stay_exact_under_threads() {
     let count = Arc::new(CountWindow::new(1_000));
-    let time = Arc::new(TimeWindow::new(1_000 * SECOND));
+    let time = Arc::new(TimeWindow::new(1_000 * SECOND, 0));
     let threads: Vec<_> = (0..4)
         .map(|t| {
             let (count, time) = (Arc::clone(&count), Arc::clone(&time));
@@ -169,13 +168,268 @@ fn windows_stay_exact_under_threads() {
     for thread in threads {
         thread.join().unwrap();
     }
-    assert_eq!(time.totals(99 * SECOND), totals(40_000, 10_000, 5_000));
+    assert_eq!(time.totals(|| 99 * SECOND), totals(40_000, 10_000, 5_000));
     let last = count.totals();
     assert_eq!(last.calls, 1_000);
     // The slots and the running totals agree once every thread is done (each thread's last 250
     // outcomes hold 62 or 63 failures and 31 or 32 slow calls, so the totals are not trivial).
     assert_eq!((last.failures, last.slow), count.recount());
     assert!(last.failures > 200 && last.slow > 100, "{last:?}");
+}
+
+/// The bounds a time window gives are `(calls, calls_at_most)`.
+fn bounds(totals: Totals) -> (u64, u64) {
+    (totals.calls, totals.calls_at_most)
+}
+
+#[test]
+fn healthy_successes_are_counted_in_batches_and_placed_exactly_within_a_bucket() {
+    let window = TimeWindow::new(10 * SECOND, 0);
+    for _ in 0..1_000 {
+        assert_eq!(window.record(OK, || 1_500_000_000), None);
+    }
+    // Every batch began and ended in the bucket of 1 s: known exactly.
+    assert_eq!(window.totals(|| 1_500_000_000), totals(1_000, 0, 0));
+    assert_eq!(
+        window.batch_limit(),
+        64,
+        "full batches within one bucket grow to the largest"
+    );
+    // The batch under way is placed before a failure is judged.
+    for _ in 0..10 {
+        window.record(OK, || 1_500_000_000);
+    }
+    assert_eq!(
+        window.record(FAILED, || 1_700_000_000),
+        Some(totals(1_011, 1, 0))
+    );
+    // While something in the window failed, successes are placed one by one.
+    assert_eq!(window.record(OK, || 3 * SECOND), Some(totals(1_012, 1, 0)));
+    assert_eq!(window.totals(|| 11 * SECOND), totals(1, 0, 0), "1 s left");
+    assert_eq!(window.totals(|| 13 * SECOND), totals(0, 0, 0));
+    // A new period starts without the batch under way, and from the time it starts.
+    for _ in 0..3 {
+        window.record(OK, || 13 * SECOND);
+    }
+    window.clear(25 * SECOND);
+    for _ in 0..3 {
+        window.record(OK, || 25 * SECOND);
+    }
+    assert_eq!(window.totals(|| 25_500_000_000), totals(3, 0, 0));
+    assert_eq!(
+        window.totals(|| 35 * SECOND),
+        totals(0, 0, 0),
+        "placed at 25 s, not before"
+    );
+}
+
+#[test]
+fn a_batch_that_spans_buckets_is_counted_at_both_ends_until_both_have_left() {
+    let window = TimeWindow::new(10 * SECOND, 0); // buckets of one second
+    assert_eq!(window.totals(|| 1_500_000_000), totals(0, 0, 0)); // a batch starts in bucket 1
+    for _ in 0..5 {
+        window.record(OK, || 3_500_000_000); // recorded in bucket 3, which no clock read says
+    }
+    // Placed at 4.5 s: somewhere in buckets 1 to 4, so at bucket 1 and at bucket 4.
+    assert_eq!(bounds(window.totals(|| 4_500_000_000)), (5, 5));
+    assert_eq!(
+        window.batch_limit(),
+        4,
+        "a batch that spanned buckets halves the size"
+    );
+    // 11 s: bucket 1 has left (the lower bound), bucket 4 has not (the upper).
+    assert_eq!(bounds(window.totals(|| 11 * SECOND)), (0, 5));
+    assert_eq!(bounds(window.totals(|| 14 * SECOND)), (0, 0));
+}
+
+#[test]
+fn a_batch_older_than_the_window_counts_in_the_upper_bound_alone() {
+    let window = TimeWindow::new(10 * SECOND, 0);
+    for _ in 0..3 {
+        window.record(OK, || 500_000_000); // bucket 0
+    }
+    // Placed at 10.5 s: its first bucket has left, the successes may be anywhere up to now.
+    assert_eq!(
+        window.record(FAILED, || 10_500_000_000),
+        Some(Totals {
+            calls: 1,
+            calls_at_most: 4,
+            failures: 1,
+            slow: 0,
+        })
+    );
+}
+
+#[test]
+fn a_rate_trips_only_where_it_would_with_every_success_placed_exactly() {
+    let rates = |minimum_calls| Rates {
+        failure_rate: Some(0.5),
+        slow_calls: None,
+        minimum_calls,
+        window: WindowSize::Time(10 * SECOND),
+    };
+    // Two successes of bucket 0 that no clock read placed, then three failures at 10.5 s: exactly,
+    // the window holds three calls (the successes have left), below a minimum of four. Judged
+    // on the upper bound, five calls at 60% would trip.
+    let window = TimeWindow::new(10 * SECOND, 0);
+    window.record(OK, || 500_000_000);
+    window.record(OK, || 500_000_000);
+    let mut last = None;
+    for _ in 0..3 {
+        last = window.record(FAILED, || 10_500_000_000);
+    }
+    let last = last.expect("failures are judged");
+    assert_eq!(bounds(last), (3, 5));
+    assert_eq!(
+        rates(4).reached(last),
+        None,
+        "the minimum, on the lower bound"
+    );
+    // Four successes recorded in bucket 10 after a batch began in bucket 1, then three failures:
+    // exactly, 3 of 7 failed (43%); on the lower bound alone it would be 3 of 3.
+    let window = TimeWindow::new(10 * SECOND, 0);
+    window.totals(|| 1_500_000_000);
+    for _ in 0..4 {
+        window.record(OK, || 10_500_000_000);
+    }
+    let mut last = None;
+    for _ in 0..3 {
+        last = window.record(FAILED, || 10_500_000_000);
+    }
+    let last = last.expect("failures are judged");
+    assert_eq!(bounds(last), (3, 7));
+    assert_eq!(rates(3).reached(last), None, "the rate, on the upper bound");
+    // A fourth failure: 4 of 8 exactly, and 4 of 8 on the upper bound.
+    let last = window.record(FAILED, || 10_500_000_000).unwrap();
+    assert_eq!(rates(3).reached(last), Some(Reason::FailureRate));
+}
+
+/// A time window against a list of timestamped outcomes, under every order of successes,
+/// failures, slow calls, readings and clock moves (from none to beyond the window): the failed
+/// and slow counts are exact, the calls within the bounds, the bounds at most a few batches
+/// apart, and a rate reached on them is reached exactly.
+#[test]
+fn batched_successes_stay_within_bounds_of_the_exact_window() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config as RunnerConfig, TestRunner};
+
+    #[derive(Clone, Copy, Debug)]
+    enum Step {
+        Record(Sample),
+        Advance(Nanos),
+        Read,
+    }
+    let length = SECOND; // ten buckets of one second
+    let step = prop_oneof![
+        6 => Just(Step::Record(OK)),
+        1 => Just(Step::Record(FAILED)),
+        1 => Just(Step::Record(SLOW)),
+        2 => prop_oneof![
+            Just(0),
+            1..length / 10,
+            1..length,
+            Just(length),
+            length..3 * length,
+            9 * length..12 * length,
+        ]
+        .prop_map(Step::Advance),
+        1 => Just(Step::Read),
+    ];
+    let rates = Rates {
+        failure_rate: Some(0.3),
+        slow_calls: Some(SlowCalls {
+            duration: SECOND,
+            rate: 0.5,
+        }),
+        minimum_calls: 5,
+        window: WindowSize::Time(10 * length),
+    };
+    let mut runner = TestRunner::new(RunnerConfig {
+        cases: 300,
+        ..RunnerConfig::default()
+    });
+    runner
+        .run(&proptest::collection::vec(step, 1..400), |steps| {
+            let window = TimeWindow::new(10 * length, 0);
+            let mut kept: Vec<(Nanos, Sample)> = Vec::new();
+            let mut now = 0;
+            for (i, step) in steps.into_iter().enumerate() {
+                let totals = match step {
+                    Step::Advance(by) => {
+                        now += by;
+                        continue;
+                    }
+                    Step::Record(sample) => {
+                        kept.push((now, sample));
+                        window.record(sample, || now)
+                    }
+                    Step::Read => Some(window.totals(|| now)),
+                };
+                let oldest = (now / length).saturating_sub(9);
+                kept.retain(|(at, _)| at / length >= oldest);
+                let exact = totals_of(&kept);
+                let Some(got) = totals else {
+                    prop_assert_eq!((exact.failures, exact.slow), (0, 0), "None at {}", i);
+                    continue;
+                };
+                prop_assert_eq!((got.failures, got.slow), (exact.failures, exact.slow));
+                prop_assert!(
+                    got.calls <= exact.calls && exact.calls <= got.calls_at_most,
+                    "step {}: {:?} against {} calls",
+                    i,
+                    got,
+                    exact.calls
+                );
+                prop_assert!(got.calls_at_most - got.calls <= 3 * u64::from(MAX_BATCH));
+                if let Some(reason) = rates.reached(got) {
+                    prop_assert_eq!(rates.reached(exact), Some(reason), "step {}", i);
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+fn totals_of(kept: &[(Nanos, Sample)]) -> Totals {
+    totals(
+        kept.len() as u64,
+        kept.iter().filter(|(_, s)| s.failed).count() as u64,
+        kept.iter().filter(|(_, s)| s.slow).count() as u64,
+    )
+}
+
+#[test]
+fn no_success_is_lost_while_threads_place_batches() {
+    // Successes only, from four threads, each reading the totals now and then: batches are
+    // filled, taken and placed concurrently (the clock moving within one bucket, so that each is
+    // placed exactly). Once the threads are done, both bounds are the number recorded.
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let window = Arc::new(TimeWindow::new(1_000 * SECOND, 0)); // buckets of 100 s
+    let clock = Arc::new(AtomicU64::new(0));
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let (window, clock) = (Arc::clone(&window), Arc::clone(&clock));
+            std::thread::spawn(move || {
+                for i in 0..50_000u64 {
+                    if (i + t) % 10_000 == 0 {
+                        clock.fetch_add(SECOND, Ordering::Relaxed);
+                    }
+                    assert_eq!(window.record(OK, || clock.load(Ordering::Relaxed)), None);
+                    if i % 5_000 == 0 {
+                        let read = window.totals(|| clock.load(Ordering::Relaxed));
+                        assert!(read.calls <= read.calls_at_most, "{read:?}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    let now = clock.load(Ordering::Relaxed);
+    assert!(now < 100 * SECOND, "within one bucket");
+    assert_eq!(window.totals(|| now), totals(200_000, 0, 0));
+    assert_eq!(window.totals(|| now), window.recount());
 }
 
 #[test]

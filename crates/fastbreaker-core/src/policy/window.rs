@@ -12,24 +12,42 @@
 //!   from the buckets when a rate is evaluated. A bucket that time has left behind is emptied by
 //!   the first recorder to notice, which takes its failed and slow counts out of the totals with
 //!   one `swap` each (since whatever it takes out of the bucket is exactly what it subtracts, the
-//!   totals never drift from the sum of the buckets), then zeroes its calls.
+//!   totals never drift from the sum of the buckets), then zeroes its calls. While nothing in it
+//!   failed or was slow, a time window counts successes in batches without reading the clock
+//!   (see [`TimeWindow`]), so that its calls are known within bounds rather than exactly.
 //!
 //! Neither takes a lock. What they give up for it: a reading taken while other threads record is
 //! a moment's view of counters that each are exact, not one consistent snapshot of all three (a
 //! rate is evaluated again at the next outcome), and an outcome recorded at the very instant a
 //! bucket is emptied may be emptied with it.
 
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
 use crate::clock::Nanos;
 
 /// What a window holds now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
-    /// Outcomes in the window (successes and failures; ignored outcomes are never in it).
+    /// Outcomes in the window (successes and failures; ignored outcomes are never in it): at
+    /// least this many. The minimum number of calls is judged on it.
     pub calls: u64,
+    /// At most this many outcomes are in the window (`calls` unless a time window holds
+    /// successes it counted in batches and cannot place exactly). Rates are computed against it.
+    pub calls_at_most: u64,
     pub failures: u64,
     pub slow: u64,
+}
+
+impl Totals {
+    /// Totals known exactly.
+    pub fn exact(calls: u64, failures: u64, slow: u64) -> Self {
+        Totals {
+            calls,
+            calls_at_most: calls,
+            failures,
+            slow,
+        }
+    }
 }
 
 /// One outcome as a window keeps it.
@@ -113,11 +131,11 @@ impl CountWindow {
 
     fn totals_with(&self, claimed: u64) -> Totals {
         let calls = claimed.min(self.size());
-        Totals {
+        Totals::exact(
             calls,
-            failures: count(&self.failures).min(calls),
-            slow: count(&self.slow).min(calls),
-        }
+            count(&self.failures).min(calls),
+            count(&self.slow).min(calls),
+        )
     }
 
     pub fn totals(&self) -> Totals {
@@ -154,22 +172,71 @@ pub const BUCKETS: usize = 10;
 
 #[derive(Debug, Default)]
 struct Bucket {
+    /// Outcomes placed in this bucket by the time they were recorded (every failed or slow one,
+    /// every one of a timed call, and the successes of a batch that began and ended in it).
     calls: AtomicU64,
+    /// Successes of batches that spanned more than one bucket, placed at the earliest bucket
+    /// they may have been recorded in (they leave the window first from here)...
+    early: AtomicU64,
+    /// ...and, the same successes again, at the latest one (they stay longest from here).
+    late: AtomicU64,
     failures: AtomicU64,
     slow: AtomicU64,
 }
 
+/// The successes a time window has counted and not placed yet, packed into one word that a
+/// success adds one to: the count in the low [`BATCH_COUNT_BITS`] bits, and above it the epoch
+/// the batch began in (every success counted in it was recorded in that epoch or later).
+const BATCH_COUNT_BITS: u32 = 20;
+const BATCH_COUNT: u64 = (1 << BATCH_COUNT_BITS) - 1;
+/// Batch sizes: a batch is placed once it holds this many successes (adjusted between the two
+/// bounds to the traffic, see [`TimeWindow::flush`]). The largest bounds how many successes
+/// a batch can leave without a place: see [`TimeWindow`] on what that costs.
+const MIN_BATCH: u32 = 2;
+const FIRST_BATCH: u32 = 8;
+pub(crate) const MAX_BATCH: u32 = 64;
+/// Buckets shorter than this are recorded exactly (no batches): with a millisecond or more, an
+/// epoch of any clock reading fits above the count (2^63 ns / 2^20 ns < 2^44).
+const SHORTEST_BATCHED_BUCKET: Nanos = 1 << BATCH_COUNT_BITS;
+
+fn batch_count(word: u64) -> u64 {
+    word & BATCH_COUNT
+}
+
+fn batch_since(word: u64) -> u64 {
+    word >> BATCH_COUNT_BITS
+}
+
+fn batch_word(since: u64) -> u64 {
+    since << BATCH_COUNT_BITS
+}
+
 /// The outcomes of the last `size` nanoseconds, in [`BUCKETS`] buckets: the outcomes of epoch
-/// `e` (the `e`-th bucket length of the clock) are in bucket `e % BUCKETS`. Each outcome is placed
-/// by the time it is recorded, read from the coarse clock (a few milliseconds at most behind, for
-/// buckets of a tenth of the window).
+/// `e` (the `e`-th bucket length of the clock) are in bucket `e % BUCKETS`. Each failed or slow
+/// outcome is placed by the time it is recorded, read from the coarse clock (a few milliseconds
+/// at most behind, for buckets of a tenth of the window), or given by the caller when it timed
+/// the call anyway ([`TimeWindow::record_at`]).
 ///
-/// What a success costs, since most outcomes are successes: the bucket is found with a multiply
-/// and a comparison against the newest epoch (a division only when time has entered a new
-/// bucket), and the success is one atomic add to its bucket's calls. Failed and slow outcomes are
-/// kept as running totals too, so that "nothing failed, nothing was slow", the answer for a
-/// healthy service, is two loads; the number of calls is summed from the buckets only when a rate
-/// is evaluated (something failed or was slow).
+/// A success while nothing in the window failed or was slow (a healthy service: the hot path)
+/// reads no clock: it adds one to a batch, a single atomic word that also holds the epoch the
+/// batch began in. Every `limit` successes, at the next failed or slow outcome, and whenever the
+/// totals are read, the batch is placed: the clock is read, and the batch's successes, recorded
+/// somewhere between the epoch it began in and now, go to that bucket when it is one (most
+/// batches) or, when it spanned several, are counted twice: at the earliest bucket (a lower
+/// bound of what the window holds, as they leave it first from there) and at the latest (an
+/// upper bound). The minimum number of calls is judged on the lower bound and the rates on the
+/// upper, so that a rate trips only where it would have with every success placed exactly;
+/// what it costs is that a trip may come later, by at most the successes of one batch at each
+/// end of the window. The batch size adapts: it doubles (up to [`MAX_BATCH`]) after a full batch
+/// that stayed within one bucket and halves (down to [`MIN_BATCH`]) after one that did not, so
+/// that a batch spans a fraction of a bucket at any traffic; after a sudden fall in traffic, the
+/// one batch under way then may span long, and its successes count in the upper bound, not the
+/// lower, until the window has moved past them.
+///
+/// What a success costs, then: two loads (nothing failed, nothing was slow) and one atomic add,
+/// plus a placement every few dozen successes. Failed and slow outcomes are kept as running
+/// totals too, for those two loads; the number of calls is summed from the buckets only when a
+/// rate is evaluated (something failed or was slow).
 #[derive(Debug)]
 pub struct TimeWindow {
     bucket_length: Nanos,
@@ -179,24 +246,70 @@ pub struct TimeWindow {
     newest: AtomicU64,
     failures: AtomicI64,
     slow: AtomicI64,
+    /// The successes counted and not placed yet (see [`BATCH_COUNT_BITS`]).
+    batch: AtomicU64,
+    /// Successes taken out of the batch and not yet in their buckets: a reading counts them in
+    /// its upper bound, so that none is missed while it is placed.
+    placing: AtomicU64,
+    /// How many successes a batch holds before it is placed; 0: no batches (short buckets).
+    limit: AtomicU32,
 }
 
 impl TimeWindow {
-    pub fn new(size: Nanos) -> Self {
+    /// A window of `size` nanoseconds, starting at `now`.
+    pub fn new(size: Nanos, now: Nanos) -> Self {
+        let bucket_length = (size / BUCKETS as u64).max(1);
+        let batched = bucket_length >= SHORTEST_BATCHED_BUCKET;
         TimeWindow {
-            bucket_length: (size / BUCKETS as u64).max(1),
+            bucket_length,
             buckets: Default::default(),
-            newest: AtomicU64::new(0),
+            newest: AtomicU64::new(now / bucket_length),
             failures: AtomicI64::new(0),
             slow: AtomicI64::new(0),
+            batch: AtomicU64::new(batch_word(now / bucket_length)),
+            placing: AtomicU64::new(0),
+            limit: AtomicU32::new(if batched { FIRST_BATCH } else { 0 }),
         }
     }
 
-    /// Records one outcome at the time `clock` says. The totals after it when something in the
-    /// window failed or was slow (a rate may be reached), `None` when nothing did.
+    /// Records one outcome; `clock` is read when it must be (a failed or slow outcome, a batch to
+    /// place). The totals after it when something in the window failed or was slow (a rate may be
+    /// reached), `None` when nothing did.
     #[inline]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
-        let epoch = self.epoch(clock());
+        if !sample.failed
+            && !sample.slow
+            && self.failures.load(Ordering::Relaxed) <= 0
+            && self.slow.load(Ordering::Relaxed) <= 0
+        {
+            let limit = self.limit.load(Ordering::Relaxed);
+            if limit != 0 {
+                let before = self.batch.fetch_add(1, Ordering::Relaxed);
+                if batch_count(before) + 1 >= u64::from(limit) {
+                    self.flush(&clock);
+                }
+                return None;
+            }
+        }
+        self.record_now(sample, &clock)
+    }
+
+    /// What [`TimeWindow::record`] does with an outcome it does not count in a batch: places it
+    /// at the time `clock` says, once the batch under way is placed (a failure is judged with
+    /// every success before it), and judges the window. Out of line: the hot path is the batch.
+    #[inline(never)]
+    fn record_now(&self, sample: Sample, clock: &impl Fn() -> Nanos) -> Option<Totals> {
+        if batch_count(self.batch.load(Ordering::Acquire)) != 0 {
+            self.flush(clock);
+        }
+        self.record_at(sample, clock())
+    }
+
+    /// Records one outcome at `now` (a call timed anyway: no batch). The totals as
+    /// [`TimeWindow::record`] gives them.
+    #[inline]
+    pub fn record_at(&self, sample: Sample, now: Nanos) -> Option<Totals> {
+        let epoch = self.epoch(now);
         let bucket = &self.buckets[(epoch % BUCKETS as u64) as usize];
         bucket.calls.fetch_add(1, Ordering::Relaxed);
         if sample.failed {
@@ -211,6 +324,65 @@ impl TimeWindow {
             return None;
         }
         Some(self.read())
+    }
+
+    /// Places the batch under way and starts the next: reads the clock before taking the batch
+    /// (every success of the next one is recorded at that time or later) and after (every success
+    /// of this one was recorded by then). Adapts the batch size to how long this one took.
+    #[cold]
+    #[inline(never)]
+    fn flush(&self, clock: &impl Fn() -> Nanos) {
+        let start = self.epoch(clock());
+        let mut current = self.batch.load(Ordering::Acquire);
+        // Counted as being placed before they leave the batch (see `read`).
+        let taken = loop {
+            let count = batch_count(current);
+            if count != 0 {
+                self.placing.fetch_add(count, Ordering::AcqRel);
+            }
+            match self.batch.compare_exchange_weak(
+                current,
+                batch_word(start),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break current,
+                Err(now) => {
+                    if count != 0 {
+                        self.placing.fetch_sub(count, Ordering::AcqRel);
+                    }
+                    current = now;
+                }
+            }
+        };
+        let count = batch_count(taken);
+        if count == 0 {
+            return;
+        }
+        let end = self.epoch(clock());
+        let first = batch_since(taken).min(end);
+        let at = |epoch: u64| &self.buckets[(epoch % BUCKETS as u64) as usize];
+        if first == end {
+            at(end).calls.fetch_add(count, Ordering::Relaxed);
+        } else {
+            at(end).late.fetch_add(count, Ordering::Relaxed);
+            // The earliest placement only while its bucket is in the window and not the oldest
+            // one (which time may be emptying for a new epoch this very moment): else the
+            // successes are in the upper bound alone.
+            let newest = self.newest.load(Ordering::Acquire).max(end);
+            if first + (BUCKETS as u64 - 1) > newest {
+                at(first).early.fetch_add(count, Ordering::Relaxed);
+            }
+        }
+        self.placing.fetch_sub(count, Ordering::Release);
+        let limit = self.limit.load(Ordering::Relaxed);
+        if first != end {
+            self.limit
+                .store((limit / 2).max(MIN_BATCH), Ordering::Relaxed);
+        } else if count >= u64::from(limit) {
+            self.limit
+                .store((limit * 2).min(MAX_BATCH), Ordering::Relaxed);
+        }
     }
 
     /// The epoch of `now`, with the buckets brought up to it. In the common case `now` is in the
@@ -267,20 +439,28 @@ impl TimeWindow {
         take(&bucket.failures, &self.failures);
         take(&bucket.slow, &self.slow);
         bucket.calls.store(0, Ordering::Release);
+        bucket.early.store(0, Ordering::Release);
+        bucket.late.store(0, Ordering::Release);
     }
 
-    /// The totals: the calls summed first (acquired, see [`TimeWindow::empty`]), then the failed
-    /// and slow totals read again after them.
+    /// The totals. The batch under way first, then the successes being placed, then the buckets
+    /// (each read acquiring what the step before it released, so that a batch taken out of one
+    /// is found in the next), then the failed and slow totals (see [`TimeWindow::empty`]).
     fn read(&self) -> Totals {
-        let calls = self
-            .buckets
-            .iter()
-            .map(|bucket| bucket.calls.load(Ordering::Acquire))
-            .sum();
+        let pending = batch_count(self.batch.load(Ordering::Acquire));
+        let placing = self.placing.load(Ordering::Acquire);
+        let (mut calls, mut early, mut late) = (0, 0, 0);
+        for bucket in &self.buckets {
+            calls += bucket.calls.load(Ordering::Acquire);
+            early += bucket.early.load(Ordering::Acquire);
+            late += bucket.late.load(Ordering::Acquire);
+        }
+        let at_least = calls + early;
         Totals {
-            calls,
-            failures: count(&self.failures).min(calls),
-            slow: count(&self.slow).min(calls),
+            calls: at_least,
+            calls_at_most: (calls + late + pending + placing).max(at_least),
+            failures: count(&self.failures).min(at_least),
+            slow: count(&self.slow).min(at_least),
         }
     }
 
@@ -294,21 +474,36 @@ impl TimeWindow {
                 .map(|bucket| field(bucket).load(Ordering::Relaxed))
                 .sum()
         };
+        let (calls, early, late) = (sum(|b| &b.calls), sum(|b| &b.early), sum(|b| &b.late));
         Totals {
-            calls: sum(|b| &b.calls),
+            calls: calls + early,
+            calls_at_most: calls + late + batch_count(self.batch.load(Ordering::Relaxed)),
             failures: sum(|b| &b.failures),
             slow: sum(|b| &b.slow),
         }
     }
 
-    /// What the window holds at `now` (emptying buckets that time has left behind).
-    pub fn totals(&self, now: Nanos) -> Totals {
-        self.epoch(now);
+    /// The batch size now (tests watch it adapt).
+    #[cfg(test)]
+    pub(crate) fn batch_limit(&self) -> u32 {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// What the window holds at the time `clock` says: places the batch under way (emptying
+    /// buckets that time has left behind).
+    pub fn totals(&self, clock: impl Fn() -> Nanos) -> Totals {
+        if self.limit.load(Ordering::Relaxed) != 0 {
+            self.flush(&clock);
+        } else {
+            self.epoch(clock());
+        }
         self.read()
     }
 
-    /// Empties the window (a new CLOSED period starts from nothing).
-    pub fn clear(&self) {
+    /// Empties the window (a new CLOSED period starts from nothing, at `now`).
+    pub fn clear(&self, now: Nanos) {
+        let start = self.epoch(now);
+        self.batch.store(batch_word(start), Ordering::Release);
         for bucket in &self.buckets {
             self.empty(bucket);
         }
