@@ -59,6 +59,9 @@ class WindowTotals(TypedDict):
     """What the sliding window of a breaker with a rate threshold holds now: the counted outcomes
     of calls of the current CLOSED period (ignored outcomes and half-open trials are not in it)."""
 
+    #: At least this many: a time window counts the successes of a healthy circuit in batches,
+    #: and a batch that spanned several of its buckets is known to be in the window only while
+    #: its earliest possible bucket is (the rates are judged against the most it may hold).
     calls: int
     failures: int
     #: Calls that took longer than ``slow_call_duration`` (failed ones included).

@@ -627,6 +627,36 @@ fn a_failure_rate_opens_a_circuit_that_never_sees_failures_in_a_row() {
 }
 
 #[test]
+fn a_burst_after_a_quiet_spell_is_judged_as_the_exact_window_would() {
+    // The successes of a healthy circuit are counted in batches without reading the clock; the
+    // first of each batch reads it, so that a burst long after the breaker was made (or last
+    // read) is placed where it happened, and its minimum is met as exactly as its rate.
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            failure_rate_threshold: Some(0.5),
+            minimum_calls: Some(10),
+            window_seconds: Some(10 * SECOND),
+            ..Policies::default()
+        },
+    );
+    clock.advance(100 * SECOND);
+    for _ in 0..4 {
+        assert_eq!(run_fast(&b, Outcome::Success), None);
+    }
+    for outcome in [Outcome::Failure, Outcome::Success] {
+        assert_eq!(run_fast(&b, outcome), None);
+    }
+    for _ in 0..3 {
+        assert_eq!(run_fast(&b, Outcome::Failure), None, "below the minimum");
+    }
+    assert_eq!(b.window_totals(), Some(Policy::totals(9, 4, 0)));
+    let t = run_fast(&b, Outcome::Failure).expect("5 of 10 failed, 4 in a row");
+    assert_eq!((t.to, t.reason), (State::Open, Reason::FailureRate));
+}
+
+#[test]
 fn ignored_late_and_trial_outcomes_stay_out_of_the_window() {
     let clock = Arc::new(ManualClock::new());
     let b = with_policies(

@@ -109,7 +109,7 @@ impl Window {
     /// Records one outcome; `clock` (coarse) is read only by a time window, and only when it
     /// must be. The totals when a rate could be reached, `None` when nothing in the window failed
     /// or was slow.
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
         match self {
             Window::Count(window) => Self::judged(window.record(sample)),

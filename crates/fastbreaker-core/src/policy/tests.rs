@@ -226,9 +226,11 @@ fn healthy_successes_are_counted_in_batches_and_placed_exactly_within_a_bucket()
 #[test]
 fn a_batch_that_spans_buckets_is_counted_at_both_ends_until_both_have_left() {
     let window = TimeWindow::new(10 * SECOND, 0); // buckets of one second
-    assert_eq!(window.totals(|| 1_500_000_000), totals(0, 0, 0)); // a batch starts in bucket 1
-    for _ in 0..5 {
-        window.record(OK, || 3_500_000_000); // recorded in bucket 3, which no clock read says
+                                                  // A batch begins in bucket 1 (its first success reads the clock); four more successes join
+                                                  // it in bucket 3, which no clock read says.
+    window.record(OK, || 1_500_000_000);
+    for _ in 0..4 {
+        window.record(OK, || 3_500_000_000);
     }
     // Placed at 4.5 s: somewhere in buckets 1 to 4, so at bucket 1 and at bucket 4.
     assert_eq!(bounds(window.totals(|| 4_500_000_000)), (5, 5));
@@ -237,9 +239,65 @@ fn a_batch_that_spans_buckets_is_counted_at_both_ends_until_both_have_left() {
         4,
         "a batch that spanned buckets halves the size"
     );
-    // 11 s: bucket 1 has left (the lower bound), bucket 4 has not (the upper).
+    // 11 s: bucket 1 has left (the lower bound; exactly, 4 are still in), bucket 4 has not (the
+    // upper).
     assert_eq!(bounds(window.totals(|| 11 * SECOND)), (0, 5));
     assert_eq!(bounds(window.totals(|| 14 * SECOND)), (0, 0));
+}
+
+#[test]
+fn a_batch_starts_when_its_first_success_comes_not_at_the_last_placement() {
+    // After a quiet spell (and after a period of failures placed one by one), the first success
+    // of a batch reads the clock: the batch is placed where its successes were, exactly.
+    let window = TimeWindow::new(10 * SECOND, 0);
+    for _ in 0..5 {
+        window.record(OK, || 40 * SECOND);
+    }
+    assert_eq!(window.totals(|| 40 * SECOND), totals(5, 0, 0));
+    assert_eq!(window.totals(|| 49 * SECOND), totals(5, 0, 0));
+    window.record(FAILED, || 50 * SECOND);
+    window.record(OK, || 55 * SECOND); // placed one by one: a failure is in the window
+    for _ in 0..5 {
+        window.record(OK, || 61 * SECOND); // the failure has left: a batch again
+    }
+    assert_eq!(window.totals(|| 61 * SECOND), totals(6, 0, 0));
+}
+
+#[test]
+fn a_clock_reading_behind_the_batch_start_widens_the_batch_the_other_way() {
+    // The batch began at 5.5 s by one thread's reading; another's, a moment behind, places it
+    // at 4.5 s. Its success is in bucket 5, in the window until 15 s.
+    let window = TimeWindow::new(10 * SECOND, 0);
+    window.record(OK, || 5_500_000_000);
+    assert_eq!(bounds(window.totals(|| 4_500_000_000)), (1, 1));
+    assert_eq!(bounds(window.totals(|| 14_500_000_000)), (0, 1));
+    assert_eq!(bounds(window.totals(|| 15 * SECOND)), (0, 0));
+}
+
+#[test]
+fn a_reading_counts_the_batch_under_way_in_its_upper_bound() {
+    // A failure placed where the batch could not be placed first (a time window given the time
+    // of a timed call) still counts the successes waiting in the batch.
+    let window = TimeWindow::new(10 * SECOND, 0);
+    for _ in 0..3 {
+        window.record(OK, || SECOND);
+    }
+    let got = window
+        .record_at(FAILED, SECOND)
+        .expect("a failure is judged");
+    assert_eq!(bounds(got), (1, 4));
+}
+
+#[test]
+fn buckets_shorter_than_about_a_millisecond_take_no_batches() {
+    let short = TimeWindow::new(10 * ((1 << 20) - 1), 0);
+    assert_eq!(short.batch_limit(), 0);
+    short.record(OK, || 0);
+    assert_eq!(short.recount(), totals(1, 0, 0), "placed at once");
+    let long = TimeWindow::new(10 * (1 << 20), 0);
+    assert_eq!(long.batch_limit(), 8);
+    long.record(OK, || 0);
+    assert_eq!(long.recount().calls, 0, "in the batch");
 }
 
 #[test]
@@ -268,9 +326,10 @@ fn a_rate_trips_only_where_it_would_with_every_success_placed_exactly() {
         minimum_calls,
         window: WindowSize::Time(10 * SECOND),
     };
-    // Two successes of bucket 0 that no clock read placed, then three failures at 10.5 s: exactly,
-    // the window holds three calls (the successes have left), below a minimum of four. Judged
-    // on the upper bound, five calls at 60% would trip.
+    // A batch of two successes in bucket 0, placed by the first of three failures at 10.5 s
+    // (so, as far as the window knows, anywhere from bucket 0 to 10): exactly, the window holds
+    // three calls (the successes have left), below a minimum of four. Judged on the upper bound,
+    // five calls at 60% would trip.
     let window = TimeWindow::new(10 * SECOND, 0);
     window.record(OK, || 500_000_000);
     window.record(OK, || 500_000_000);
@@ -285,11 +344,11 @@ fn a_rate_trips_only_where_it_would_with_every_success_placed_exactly() {
         None,
         "the minimum, on the lower bound"
     );
-    // Four successes recorded in bucket 10 after a batch began in bucket 1, then three failures:
-    // exactly, 3 of 7 failed (43%); on the lower bound alone it would be 3 of 3.
+    // A batch that began in bucket 1 and took three more successes in bucket 10, then three
+    // failures: exactly, 3 of 7 failed (43%); on the lower bound alone it would be 3 of 3.
     let window = TimeWindow::new(10 * SECOND, 0);
-    window.totals(|| 1_500_000_000);
-    for _ in 0..4 {
+    window.record(OK, || 1_500_000_000);
+    for _ in 0..3 {
         window.record(OK, || 10_500_000_000);
     }
     let mut last = None;
@@ -318,8 +377,9 @@ fn batched_successes_stay_within_bounds_of_the_exact_window() {
         Record(Sample),
         Advance(Nanos),
         Read,
+        Clear,
     }
-    let length = SECOND; // ten buckets of one second
+    let length = SECOND + 7_919; // ten buckets of about a second, not a divisor of the clock
     let step = prop_oneof![
         6 => Just(Step::Record(OK)),
         1 => Just(Step::Record(FAILED)),
@@ -334,6 +394,7 @@ fn batched_successes_stay_within_bounds_of_the_exact_window() {
         ]
         .prop_map(Step::Advance),
         1 => Just(Step::Read),
+        1 => Just(Step::Clear),
     ];
     let rates = Rates {
         failure_rate: Some(0.3),
@@ -349,44 +410,52 @@ fn batched_successes_stay_within_bounds_of_the_exact_window() {
         ..RunnerConfig::default()
     });
     runner
-        .run(&proptest::collection::vec(step, 1..400), |steps| {
-            let window = TimeWindow::new(10 * length, 0);
-            let mut kept: Vec<(Nanos, Sample)> = Vec::new();
-            let mut now = 0;
-            for (i, step) in steps.into_iter().enumerate() {
-                let totals = match step {
-                    Step::Advance(by) => {
-                        now += by;
+        .run(
+            &(0..1_000 * length, proptest::collection::vec(step, 1..400)),
+            |(start, steps)| {
+                let window = TimeWindow::new(10 * length, start);
+                let mut kept: Vec<(Nanos, Sample)> = Vec::new();
+                let mut now = start;
+                for (i, step) in steps.into_iter().enumerate() {
+                    let totals = match step {
+                        Step::Advance(by) => {
+                            now += by;
+                            continue;
+                        }
+                        Step::Record(sample) => {
+                            kept.push((now, sample));
+                            window.record(sample, || now)
+                        }
+                        Step::Read => Some(window.totals(|| now)),
+                        Step::Clear => {
+                            window.clear(now);
+                            kept.clear();
+                            continue;
+                        }
+                    };
+                    let oldest = (now / length).saturating_sub(9);
+                    kept.retain(|(at, _)| at / length >= oldest);
+                    let exact = totals_of(&kept);
+                    let Some(got) = totals else {
+                        prop_assert_eq!((exact.failures, exact.slow), (0, 0), "None at {}", i);
                         continue;
+                    };
+                    prop_assert_eq!((got.failures, got.slow), (exact.failures, exact.slow));
+                    prop_assert!(
+                        got.calls <= exact.calls && exact.calls <= got.calls_at_most,
+                        "step {}: {:?} against {} calls",
+                        i,
+                        got,
+                        exact.calls
+                    );
+                    prop_assert!(got.calls_at_most - got.calls <= 3 * u64::from(MAX_BATCH));
+                    if let Some(reason) = rates.reached(got) {
+                        prop_assert_eq!(rates.reached(exact), Some(reason), "step {}", i);
                     }
-                    Step::Record(sample) => {
-                        kept.push((now, sample));
-                        window.record(sample, || now)
-                    }
-                    Step::Read => Some(window.totals(|| now)),
-                };
-                let oldest = (now / length).saturating_sub(9);
-                kept.retain(|(at, _)| at / length >= oldest);
-                let exact = totals_of(&kept);
-                let Some(got) = totals else {
-                    prop_assert_eq!((exact.failures, exact.slow), (0, 0), "None at {}", i);
-                    continue;
-                };
-                prop_assert_eq!((got.failures, got.slow), (exact.failures, exact.slow));
-                prop_assert!(
-                    got.calls <= exact.calls && exact.calls <= got.calls_at_most,
-                    "step {}: {:?} against {} calls",
-                    i,
-                    got,
-                    exact.calls
-                );
-                prop_assert!(got.calls_at_most - got.calls <= 3 * u64::from(MAX_BATCH));
-                if let Some(reason) = rates.reached(got) {
-                    prop_assert_eq!(rates.reached(exact), Some(reason), "step {}", i);
                 }
-            }
-            Ok(())
-        })
+                Ok(())
+            },
+        )
         .unwrap();
 }
 
@@ -406,18 +475,30 @@ fn no_success_is_lost_while_threads_place_batches() {
     use std::sync::atomic::{AtomicU64, Ordering};
     let window = Arc::new(TimeWindow::new(1_000 * SECOND, 0)); // buckets of 100 s
     let clock = Arc::new(AtomicU64::new(0));
+    let recorded = Arc::new(AtomicU64::new(0));
     let threads: Vec<_> = (0..4u64)
         .map(|t| {
-            let (window, clock) = (Arc::clone(&window), Arc::clone(&clock));
+            let (window, clock, recorded) = (
+                Arc::clone(&window),
+                Arc::clone(&clock),
+                Arc::clone(&recorded),
+            );
             std::thread::spawn(move || {
                 for i in 0..50_000u64 {
                     if (i + t) % 10_000 == 0 {
                         clock.fetch_add(SECOND, Ordering::Relaxed);
                     }
                     assert_eq!(window.record(OK, || clock.load(Ordering::Relaxed)), None);
-                    if i % 5_000 == 0 {
+                    recorded.fetch_add(1, Ordering::SeqCst);
+                    if i % 50 == 0 {
+                        // Whatever was recorded before the reading is within its upper bound,
+                        // however many batches other threads are taking or placing meanwhile.
+                        let before = recorded.load(Ordering::SeqCst);
                         let read = window.totals(|| clock.load(Ordering::Relaxed));
-                        assert!(read.calls <= read.calls_at_most, "{read:?}");
+                        let after = recorded.load(Ordering::SeqCst);
+                        assert!(read.calls_at_most >= before, "{read:?}, {before} before");
+                        // (Each other thread may have one success recorded and not yet told.)
+                        assert!(read.calls <= after + 3, "{read:?}, {after} after");
                     }
                 }
             })

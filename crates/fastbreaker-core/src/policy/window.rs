@@ -17,9 +17,13 @@
 //!   (see [`TimeWindow`]), so that its calls are known within bounds rather than exactly.
 //!
 //! Neither takes a lock. What they give up for it: a reading taken while other threads record is
-//! a moment's view of counters that each are exact, not one consistent snapshot of all three (a
-//! rate is evaluated again at the next outcome), and an outcome recorded at the very instant a
-//! bucket is emptied may be emptied with it.
+//! a moment's view of counters, not one consistent snapshot of all of them (a rate is evaluated
+//! again at the next outcome), and an outcome (or a batch of successes) placed at the very
+//! instant its bucket is emptied for a new epoch may be emptied with it, or, from a thread paused
+//! across that moment, be counted in the new epoch: a bucket's turn, a few times per window, is
+//! the only moment it can happen, and with the GIL (which every Python caller holds) it cannot.
+//! The lower bound's earliest placements, the one place a paused thread would be likeliest to
+//! put a batch in an emptied bucket, check for it and take the batch back.
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -176,8 +180,9 @@ struct Bucket {
     /// every one of a timed call, and the successes of a batch that began and ended in it).
     calls: AtomicU64,
     /// Successes of batches that spanned more than one bucket, placed at the earliest bucket
-    /// they may have been recorded in (they leave the window first from here)...
-    early: AtomicU64,
+    /// they may have been recorded in (they leave the window first from here)... Signed: see
+    /// [`TimeWindow::place_early`].
+    early: AtomicI64,
     /// ...and, the same successes again, at the latest one (they stay longest from here).
     late: AtomicU64,
     failures: AtomicU64,
@@ -195,8 +200,9 @@ const BATCH_COUNT: u64 = (1 << BATCH_COUNT_BITS) - 1;
 const MIN_BATCH: u32 = 2;
 const FIRST_BATCH: u32 = 8;
 pub(crate) const MAX_BATCH: u32 = 64;
-/// Buckets shorter than this are recorded exactly (no batches): with a millisecond or more, an
-/// epoch of any clock reading fits above the count (2^63 ns / 2^20 ns < 2^44).
+/// Buckets shorter than this (2^20 ns, about 1.05 ms: windows under 10.5 ms) are recorded
+/// exactly, with no batches: from it on, an epoch of any clock reading fits above the count
+/// (2^63 ns / 2^20 ns = 2^43 < 2^44).
 const SHORTEST_BATCHED_BUCKET: Nanos = 1 << BATCH_COUNT_BITS;
 
 fn batch_count(word: u64) -> u64 {
@@ -219,24 +225,26 @@ fn batch_word(since: u64) -> u64 {
 ///
 /// A success while nothing in the window failed or was slow (a healthy service: the hot path)
 /// reads no clock: it adds one to a batch, a single atomic word that also holds the epoch the
-/// batch began in. Every `limit` successes, at the next failed or slow outcome, and whenever the
-/// totals are read, the batch is placed: the clock is read, and the batch's successes, recorded
-/// somewhere between the epoch it began in and now, go to that bucket when it is one (most
-/// batches) or, when it spanned several, are counted twice: at the earliest bucket (a lower
-/// bound of what the window holds, as they leave it first from there) and at the latest (an
-/// upper bound). The minimum number of calls is judged on the lower bound and the rates on the
-/// upper, so that a rate trips only where it would have with every success placed exactly;
-/// what it costs is that a trip may come later, by at most the successes of one batch at each
-/// end of the window. The batch size adapts: it doubles (up to [`MAX_BATCH`]) after a full batch
-/// that stayed within one bucket and halves (down to [`MIN_BATCH`]) after one that did not, so
-/// that a batch spans a fraction of a bucket at any traffic; after a sudden fall in traffic, the
-/// one batch under way then may span long, and its successes count in the upper bound, not the
-/// lower, until the window has moved past them.
+/// batch began in (read from the clock by its first success: one clock read per batch). Every
+/// `limit` successes, at the next failed or slow outcome, and whenever the totals are read, the
+/// batch is placed: the clock is read, and the batch's successes, recorded somewhere between the
+/// epoch it began in and now, go to that bucket when it is one (most batches) or, when it spanned
+/// several, are counted twice: at the earliest bucket (a lower bound of what the window holds, as
+/// they leave it first from there; skipped when that bucket is the oldest of the window or has
+/// left it) and at the latest (an upper bound). The minimum number of calls is judged on the
+/// lower bound and the rates on the upper, so that a rate trips only where it would have with
+/// every success placed exactly; what it costs is that a trip may come later, by the successes
+/// of a batch that spanned buckets at each end of the window. The batch size adapts: it doubles
+/// (up to [`MAX_BATCH`]) after a full batch that stayed within one bucket and halves (down to
+/// [`MIN_BATCH`]) after one that did not, so that a batch spans a fraction of a bucket at any
+/// steady traffic; when traffic falls suddenly, the one batch under way then may span long, and
+/// its successes count in the upper bound, not the lower, until the window has moved past them.
 ///
-/// What a success costs, then: two loads (nothing failed, nothing was slow) and one atomic add,
-/// plus a placement every few dozen successes. Failed and slow outcomes are kept as running
-/// totals too, for those two loads; the number of calls is summed from the buckets only when a
-/// rate is evaluated (something failed or was slow).
+/// What a success costs, then: four loads (nothing failed, nothing was slow, the batch size, a
+/// batch under way) and one atomic add, plus a clock read and a placement every few dozen
+/// successes. Failed and slow outcomes are kept as running totals too, for those loads; the
+/// number of calls is summed from the buckets only when a rate is evaluated (something failed or
+/// was slow).
 #[derive(Debug)]
 pub struct TimeWindow {
     bucket_length: Nanos,
@@ -275,7 +283,7 @@ impl TimeWindow {
     /// Records one outcome; `clock` is read when it must be (a failed or slow outcome, a batch to
     /// place). The totals after it when something in the window failed or was slow (a rate may be
     /// reached), `None` when nothing did.
-    #[inline]
+    #[inline(always)]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
         if !sample.failed
             && !sample.slow
@@ -284,14 +292,48 @@ impl TimeWindow {
         {
             let limit = self.limit.load(Ordering::Relaxed);
             if limit != 0 {
-                let before = self.batch.fetch_add(1, Ordering::Relaxed);
-                if batch_count(before) + 1 >= u64::from(limit) {
-                    self.flush(&clock);
+                if batch_count(self.batch.load(Ordering::Relaxed)) == 0 {
+                    self.begin_batch(&clock);
+                } else {
+                    self.join_batch(limit, &clock);
                 }
                 return None;
             }
         }
         self.record_now(sample, &clock)
+    }
+
+    /// Adds a success to the batch under way; places the batch when that fills it.
+    #[inline(always)]
+    fn join_batch(&self, limit: u32, clock: &impl Fn() -> Nanos) {
+        let before = self.batch.fetch_add(1, Ordering::Relaxed);
+        if batch_count(before) + 1 >= u64::from(limit) {
+            self.flush(clock);
+        }
+    }
+
+    /// Starts a batch with this success, from the time `clock` says now (read before the success
+    /// joins it): the epoch the last placement left in the word may be long past (an idle spell,
+    /// a period of failures placed one by one), and a batch counted from it would be placed
+    /// across the whole window. One clock read per batch.
+    #[cold]
+    #[inline(never)]
+    fn begin_batch(&self, clock: &impl Fn() -> Nanos) {
+        let since = batch_word(self.epoch(clock()));
+        let mut current = self.batch.load(Ordering::Acquire);
+        while batch_count(current) == 0 {
+            match self.batch.compare_exchange_weak(
+                current,
+                since | 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return,
+                Err(now) => current = now,
+            }
+        }
+        // Another success began one meanwhile: from a time no later than this one's.
+        self.join_batch(self.limit.load(Ordering::Relaxed).max(MIN_BATCH), clock);
     }
 
     /// What [`TimeWindow::record`] does with an outcome it does not count in a batch: places it
@@ -359,29 +401,47 @@ impl TimeWindow {
         if count == 0 {
             return;
         }
-        let end = self.epoch(clock());
-        let first = batch_since(taken).min(end);
+        let now = self.epoch(clock());
+        // A coarse reading can be a moment behind the one that began the batch (the clocks of
+        // two threads, a manual clock handed back to the real one): the batch then spans both.
+        let (first, last) = {
+            let since = batch_since(taken);
+            (since.min(now), since.max(now))
+        };
         let at = |epoch: u64| &self.buckets[(epoch % BUCKETS as u64) as usize];
-        if first == end {
-            at(end).calls.fetch_add(count, Ordering::Relaxed);
+        if first == last {
+            at(last).calls.fetch_add(count, Ordering::Relaxed);
         } else {
-            at(end).late.fetch_add(count, Ordering::Relaxed);
-            // The earliest placement only while its bucket is in the window and not the oldest
-            // one (which time may be emptying for a new epoch this very moment): else the
-            // successes are in the upper bound alone.
-            let newest = self.newest.load(Ordering::Acquire).max(end);
-            if first + (BUCKETS as u64 - 1) > newest {
-                at(first).early.fetch_add(count, Ordering::Relaxed);
-            }
+            at(last).late.fetch_add(count, Ordering::Relaxed);
+            self.place_early(first, count);
         }
         self.placing.fetch_sub(count, Ordering::Release);
         let limit = self.limit.load(Ordering::Relaxed);
-        if first != end {
+        if first != last {
             self.limit
                 .store((limit / 2).max(MIN_BATCH), Ordering::Relaxed);
         } else if count >= u64::from(limit) {
             self.limit
                 .store((limit * 2).min(MAX_BATCH), Ordering::Relaxed);
+        }
+    }
+
+    /// Counts `count` successes at `first`, the earliest bucket they may have been recorded in
+    /// (the lower bound), while that bucket holds `first`: in the window and not the oldest one.
+    /// If time moves past it meanwhile, the bucket may be emptied for a new epoch before the add
+    /// lands, which would count the successes in that new epoch; so the add is taken back when
+    /// the window has moved on by then. Whichever came first, what is left is at most what the
+    /// bucket should hold (taken back after an emptying that had already swept the add away, the
+    /// bucket is `count` short, which only lowers the lower bound until it is emptied again).
+    fn place_early(&self, first: u64, count: u64) {
+        let in_window = |newest: u64| first + (BUCKETS as u64 - 1) > newest;
+        if !in_window(self.newest.load(Ordering::Acquire)) {
+            return; // the upper bound alone
+        }
+        let early = &self.buckets[(first % BUCKETS as u64) as usize].early;
+        early.fetch_add(count as i64, Ordering::AcqRel);
+        if !in_window(self.newest.load(Ordering::Acquire)) {
+            early.fetch_sub(count as i64, Ordering::AcqRel);
         }
     }
 
@@ -449,13 +509,13 @@ impl TimeWindow {
     fn read(&self) -> Totals {
         let pending = batch_count(self.batch.load(Ordering::Acquire));
         let placing = self.placing.load(Ordering::Acquire);
-        let (mut calls, mut early, mut late) = (0, 0, 0);
+        let (mut calls, mut early, mut late) = (0, 0i64, 0);
         for bucket in &self.buckets {
             calls += bucket.calls.load(Ordering::Acquire);
             early += bucket.early.load(Ordering::Acquire);
             late += bucket.late.load(Ordering::Acquire);
         }
-        let at_least = calls + early;
+        let at_least = calls + early.max(0) as u64;
         Totals {
             calls: at_least,
             calls_at_most: (calls + late + pending + placing).max(at_least),
@@ -474,9 +534,14 @@ impl TimeWindow {
                 .map(|bucket| field(bucket).load(Ordering::Relaxed))
                 .sum()
         };
-        let (calls, early, late) = (sum(|b| &b.calls), sum(|b| &b.early), sum(|b| &b.late));
+        let (calls, late) = (sum(|b| &b.calls), sum(|b| &b.late));
+        let early: i64 = self
+            .buckets
+            .iter()
+            .map(|bucket| bucket.early.load(Ordering::Relaxed))
+            .sum();
         Totals {
-            calls: calls + early,
+            calls: calls + early.max(0) as u64,
             calls_at_most: calls + late + batch_count(self.batch.load(Ordering::Relaxed)),
             failures: sum(|b| &b.failures),
             slow: sum(|b| &b.slow),
