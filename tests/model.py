@@ -4,6 +4,12 @@ Time is in integer nanoseconds (as in the core, so that both agree to the nanose
 here is optimised or shared: every rule of the contract is a line or two. The sliding window is
 kept as the plain list of every counted outcome of the current CLOSED period, and what it holds
 at a given time is filtered out of that list when asked.
+
+A time window counts the successes of a healthy circuit in batches, which it places only within
+bounds (see `TimeWindow` in crates/fastbreaker-core/src/policy/window.rs): the model keeps each
+batch as the span of epochs it was placed across, and what the window holds as a lower and an
+upper bound of calls. When its batches are placed depends on when the window reads the clock
+(`newest`, the latest epoch it read) and on its batch size, which the model follows.
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ SUCCESS, FAILURE, IGNORED = "success", "failure", "ignored"
 DEFAULT_MINIMUM_CALLS = 20
 DEFAULT_WINDOW = 30 * 1_000_000_000  # ns, when a rate is set and no window is given
 BUCKETS = 10
+# A time window's batches of successes: the first size, the bounds it adapts between, and the
+# shortest bucket that takes them (2^20 ns).
+FIRST_BATCH, MIN_BATCH, MAX_BATCH = 8, 2, 64
+SHORTEST_BATCHED_BUCKET = 1 << 20
 
 # (from, to, reason), as the transition log lines say it.
 Move = Tuple[str, str, str]
@@ -36,6 +46,16 @@ class Sample:
     settled: int  # ns: when the outcome was reported
     failed: bool
     slow: bool
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Successes a time window counted without reading the clock, placed between two epochs."""
+
+    first: int  # the earliest epoch they may have been recorded in
+    last: int  # the latest
+    lower: bool  # counted at `first` in the lower bound (not when that was the oldest bucket)
+    count: int
 
 
 @dataclass
@@ -64,10 +84,21 @@ class Model:
     next_trial: int = 0
     failures_seen: int = 0  # counted failures, for last_failure_time
     window: List[Sample] = field(default_factory=list)  # the current CLOSED period's outcomes
+    placed: List[Batch] = field(default_factory=list)  # batches of this period, placed
+    pending: int = 0  # successes in the batch under way
+    since: int = 0  # the epoch it began in
+    limit: int = FIRST_BATCH  # the batch size (0: no batches)
+    newest: int = 0  # the latest epoch the window read
+    created: int = 0  # ns: when the breaker was made
 
     def __post_init__(self) -> None:
         if self.has_rates and self.window_ns is None and self.window_calls is None:
             self.window_ns = DEFAULT_WINDOW
+        if self.window_ns is not None and self.window_calls is None:
+            self.newest = self.created // self.bucket_length()
+            timed = self.slow_call_duration is not None  # placed by the end of each call
+            if timed or self.bucket_length() < SHORTEST_BATCHED_BUCKET:
+                self.limit = 0
 
     @property
     def has_rates(self) -> bool:
@@ -94,24 +125,94 @@ class Model:
         oldest_epoch = now // bucket - (BUCKETS - 1)
         return [s for s in self.window if s.settled // bucket >= oldest_epoch]
 
-    def window_totals(self, now: int) -> Tuple[int, int, int]:
+    def bounds(self, now: int) -> Tuple[int, int, int, int]:
+        """(at least, at most) calls, failures and slow calls in the window at `now`."""
         held = self.in_window(now)
-        return len(held), sum(s.failed for s in held), sum(s.slow for s in held)
+        failures, slow = sum(s.failed for s in held), sum(s.slow for s in held)
+        if self.window_calls is not None:
+            return len(held), len(held), failures, slow
+        oldest = now // self.bucket_length() - (BUCKETS - 1)
+        lower = len(held) + sum(b.count for b in self.placed if b.lower and b.first >= oldest)
+        upper = len(held) + sum(b.count for b in self.placed if b.last >= oldest) + self.pending
+        return lower, upper, failures, slow
+
+    def window_totals(self, now: int) -> Tuple[int, int, int]:
+        """(calls, failures, slow) as the status says them (calls: the lower bound)."""
+        lower, _, failures, slow = self.bounds(now)
+        return lower, failures, slow
 
     def rate_reached(self, now: int) -> Optional[str]:
-        calls, failures, slow = self.window_totals(now)
+        # The minimum on the fewest calls the window may hold, the rates against the most.
+        lower, upper, failures, slow = self.bounds(now)
         minimum = self.minimum_calls
         if self.window_calls is not None:
             minimum = min(minimum, self.window_calls)
-        if calls == 0 or calls < minimum:
+        if lower == 0 or lower < minimum:
             return None
         rate = self.failure_rate_threshold
-        if rate is not None and failures / calls >= rate:
+        if rate is not None and failures / upper >= rate:
             return "failure_rate"
         rate = self.slow_call_rate_threshold
-        if rate is not None and slow / calls >= rate:
+        if rate is not None and slow / upper >= rate:
             return "slow_call_rate"
         return None
+
+    # --- a time window's batches ------------------------------------------------------------
+
+    def _read_clock(self, now: int) -> int:
+        """The window reads the clock: its buckets are brought up to `now`'s epoch."""
+        epoch = now // self.bucket_length()
+        self.newest = max(self.newest, epoch)
+        return epoch
+
+    def _healthy(self) -> bool:
+        """Nothing failed or was slow in the buckets as the window last brought them up."""
+        bucket = self.bucket_length()
+        oldest = self.newest - (BUCKETS - 1)
+        return not any(s.failed or s.slow for s in self.window if s.settled // bucket >= oldest)
+
+    def _place(self, now: int) -> None:
+        """Places the batch under way (a batch's placement reads the clock at `now`)."""
+        epoch = self._read_clock(now)
+        count, self.pending = self.pending, 0
+        if count == 0:
+            return
+        first, last = min(self.since, epoch), max(self.since, epoch)
+        lower = first == last or first + (BUCKETS - 1) > self.newest
+        self.placed.append(Batch(first, last, lower, count))
+        if first != last:
+            self.limit = max(self.limit // 2, MIN_BATCH)
+        elif count >= self.limit:
+            self.limit = min(self.limit * 2, MAX_BATCH)
+
+    def _into_window(self, sample: Sample, now: int) -> bool:
+        """Puts a counted outcome of the CLOSED period into the window; whether it is judged (a
+        success in a batch is not: nothing in the window failed or was slow)."""
+        if self.window_calls is None and self.limit and not sample.failed and not sample.slow:
+            if self._healthy():
+                if self.pending == 0:
+                    self.since = self._read_clock(now)
+                    self.pending = 1
+                else:
+                    self.pending += 1
+                    if self.pending >= self.limit:
+                        self._place(now)
+                return False
+        if self.window_calls is None:
+            if self.pending:
+                self._place(now)
+            self._read_clock(now)
+        self.window.append(sample)
+        return True
+
+    def status_window(self, now: int) -> Tuple[int, int, int]:
+        """What a reading of the window says at `now`: it places the batch under way first."""
+        if self.window_calls is None:
+            if self.limit:
+                self._place(now)
+            else:
+                self._read_clock(now)
+        return self.window_totals(now)
 
     def is_slow(self, ticket: Ticket, now: int) -> bool:
         return (
@@ -131,6 +232,10 @@ class Model:
         self.generation += 1
         self.trials = []
         self.window = []
+        self.placed = []
+        self.pending = 0
+        if self.window_ns is not None and self.window_calls is None:
+            self._read_clock(now)  # the window starts over at `now`
         if to == OPEN:
             self.opened_at = now
         if to in (OPEN, HALF_OPEN):
@@ -192,8 +297,8 @@ class Model:
             else:
                 self._count_failure()
             if self.has_rates:
-                self.window.append(Sample(now, outcome == FAILURE, self.is_slow(ticket, now)))
-                reason = self.rate_reached(now)
+                sample = Sample(now, outcome == FAILURE, self.is_slow(ticket, now))
+                reason = self.rate_reached(now) if self._into_window(sample, now) else None
                 if reason is not None:
                     return [self._open(reason, now)]
             threshold = self.failure_threshold
@@ -240,7 +345,7 @@ class Model:
         retry_after = self.retry_after(now)
         window = None
         if self.has_rates:
-            calls, failures, slow = self.window_totals(now)
+            calls, failures, slow = self.status_window(now)
             window = {"calls": calls, "failures": failures, "slow": slow}
         return {
             "state": state,

@@ -198,6 +198,7 @@ class BreakerAgainstModel(RuleBasedStateMachine):
             trial_timeout=trial_timeout_ns
             if trial_timeout_ns is not None
             else default_trial_timeout,
+            created=self.now,
             **policies,
         )
         self.bucket = bucket_length(policies)
@@ -381,6 +382,21 @@ class BreakerAgainstModel(RuleBasedStateMachine):
         )
         for ending, takes in data.draw(st.lists(calls, min_size=2, max_size=8)):
             self._call(ending, takes)
+
+    @rule(data=st.data())
+    def calls_over_time(self, data: st.DataObject) -> None:
+        """Calls with the clock moving between them and nothing reading the window meanwhile
+        (the status is read after each step): a time window's batches of successes then span
+        buckets, and are placed within bounds."""
+        bucket = self.bucket or NS // 10
+        gaps = [0, 1, bucket // 3, bucket, 2 * bucket + 1, BUCKETS * bucket - 1]
+        calls = st.tuples(
+            st.sampled_from(["returns"] * 4 + ["raises ConnectionError", "raises ValueError"]),
+            st.sampled_from([gap for gap in gaps if gap <= LONGEST_WAIT // 20]),
+        )
+        for ending, gap in data.draw(st.lists(calls, min_size=2, max_size=20)):
+            self._advance(gap)
+            self._call(ending, 0)
 
     @rule(data=st.data())
     def advance(self, data: st.DataObject) -> None:
