@@ -432,6 +432,9 @@ class BreakerAgainstModel(RuleBasedStateMachine):
         edges = {(self.now // bucket + 1) * bucket}
         for sample in self.model.window:
             edges.add((sample.settled // bucket + BUCKETS) * bucket)
+        for batch in self.model.placed:  # where a batch leaves each bound
+            edges.add((batch.first + BUCKETS) * bucket)
+            edges.add((batch.last + BUCKETS) * bucket)
         later = sorted(edge for edge in edges if edge + off_by >= self.now)
         self._advance(data.draw(st.sampled_from(later[:3])) + off_by - self.now)
 

@@ -59,9 +59,11 @@ class WindowTotals(TypedDict):
     """What the sliding window of a breaker with a rate threshold holds now: the counted outcomes
     of calls of the current CLOSED period (ignored outcomes and half-open trials are not in it)."""
 
-    #: At least this many: a time window counts the successes of a healthy circuit in batches,
-    #: and a batch that spanned several of its buckets is known to be in the window only while
-    #: its earliest possible bucket is (the rates are judged against the most it may hold).
+    #: At least this many. Exact for a count window, a slow-call rate, and windows under about
+    #: 10.49 ms; otherwise a time window counts the successes of a healthy circuit in batches,
+    #: and a batch that spanned several of its buckets is counted here only while its earliest
+    #: possible bucket is in the window (and was not the oldest when the batch was placed). The
+    #: rates are judged against the most the window may hold.
     calls: int
     failures: int
     #: Calls that took longer than ``slow_call_duration`` (failed ones included).

@@ -13,17 +13,22 @@
 //!   the first recorder to notice, which takes its failed and slow counts out of the totals with
 //!   one `swap` each (since whatever it takes out of the bucket is exactly what it subtracts, the
 //!   totals never drift from the sum of the buckets), then zeroes its calls. While nothing in it
-//!   failed or was slow, a time window counts successes in batches without reading the clock
-//!   (see [`TimeWindow`]), so that its calls are known within bounds rather than exactly.
+//!   failed, a time window without a slow-call rate counts successes in batches, reading the
+//!   clock once per batch rather than once per success (see [`TimeWindow`]), so that its calls
+//!   are known within bounds rather than exactly.
 //!
 //! Neither takes a lock. What they give up for it: a reading taken while other threads record is
 //! a moment's view of counters, not one consistent snapshot of all of them (a rate is evaluated
 //! again at the next outcome), and an outcome (or a batch of successes) placed at the very
 //! instant its bucket is emptied for a new epoch may be emptied with it, or, from a thread paused
 //! across that moment, be counted in the new epoch: a bucket's turn, a few times per window, is
-//! the only moment it can happen, and with the GIL (which every Python caller holds) it cannot.
-//! The lower bound's earliest placements, the one place a paused thread would be likeliest to
-//! put a batch in an emptied bucket, check for it and take the batch back.
+//! the only moment it can happen between recorders, and with the GIL (which every Python caller
+//! holds while it records) it cannot. A clear, though, runs at transitions that may be made
+//! without the GIL (`reset()`, `open()`, `isolate()`, `disable()`, a store's waiting calls): a
+//! batch being placed at that instant can land in the new period (one batch at most, up to
+//! [`MAX_BATCH`] successes and one per thread), as a single outcome always could. The lower
+//! bound's earliest placements, the one place a paused thread would be likeliest to put a batch
+//! in an emptied bucket, check for it and take the batch back.
 
 use std::sync::atomic::{AtomicI64, AtomicU32, AtomicU64, AtomicU8, Ordering};
 
@@ -200,7 +205,7 @@ const BATCH_COUNT: u64 = (1 << BATCH_COUNT_BITS) - 1;
 const MIN_BATCH: u32 = 2;
 const FIRST_BATCH: u32 = 8;
 pub(crate) const MAX_BATCH: u32 = 64;
-/// Buckets shorter than this (2^20 ns, about 1.05 ms: windows under 10.5 ms) are recorded
+/// Buckets shorter than this (2^20 ns, about 1.05 ms: windows under 10,485,760 ns) are recorded
 /// exactly, with no batches: from it on, an epoch of any clock reading fits above the count
 /// (2^63 ns / 2^20 ns = 2^43 < 2^44).
 const SHORTEST_BATCHED_BUCKET: Nanos = 1 << BATCH_COUNT_BITS;
@@ -241,8 +246,8 @@ fn batch_word(since: u64) -> u64 {
 /// its successes count in the upper bound, not the lower, until the window has moved past them.
 ///
 /// What a success costs, then: four loads (nothing failed, nothing was slow, the batch size, a
-/// batch under way) and one atomic add, plus a clock read and a placement every few dozen
-/// successes. Failed and slow outcomes are kept as running totals too, for those loads; the
+/// batch under way) and one atomic add, plus, once per batch, three clock reads (its first
+/// success, and the two of its placement) and the placement. Failed and slow outcomes are kept as running totals too, for those loads; the
 /// number of calls is summed from the buckets only when a rate is evaluated (something failed or
 /// was slow).
 #[derive(Debug)]
@@ -281,7 +286,7 @@ impl TimeWindow {
     }
 
     /// Records one outcome; `clock` is read when it must be (a failed or slow outcome, a batch to
-    /// place). The totals after it when something in the window failed or was slow (a rate may be
+    /// begin or to place). The totals after it when something in the window failed or was slow (a rate may be
     /// reached), `None` when nothing did.
     #[inline(always)]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
@@ -293,7 +298,7 @@ impl TimeWindow {
             let limit = self.limit.load(Ordering::Relaxed);
             if limit != 0 {
                 if batch_count(self.batch.load(Ordering::Relaxed)) == 0 {
-                    self.begin_batch(&clock);
+                    self.begin_batch(limit, &clock);
                 } else {
                     self.join_batch(limit, &clock);
                 }
@@ -318,7 +323,7 @@ impl TimeWindow {
     /// across the whole window. One clock read per batch.
     #[cold]
     #[inline(never)]
-    fn begin_batch(&self, clock: &impl Fn() -> Nanos) {
+    fn begin_batch(&self, limit: u32, clock: &impl Fn() -> Nanos) {
         let since = batch_word(self.epoch(clock()));
         let mut current = self.batch.load(Ordering::Acquire);
         while batch_count(current) == 0 {
@@ -333,7 +338,7 @@ impl TimeWindow {
             }
         }
         // Another success began one meanwhile: from a time no later than this one's.
-        self.join_batch(self.limit.load(Ordering::Relaxed).max(MIN_BATCH), clock);
+        self.join_batch(limit, clock);
     }
 
     /// What [`TimeWindow::record`] does with an outcome it does not count in a batch: places it
@@ -509,13 +514,14 @@ impl TimeWindow {
     fn read(&self) -> Totals {
         let pending = batch_count(self.batch.load(Ordering::Acquire));
         let placing = self.placing.load(Ordering::Acquire);
-        let (mut calls, mut early, mut late) = (0, 0i64, 0);
+        let (mut calls, mut early, mut late) = (0, 0, 0);
         for bucket in &self.buckets {
             calls += bucket.calls.load(Ordering::Acquire);
-            early += bucket.early.load(Ordering::Acquire);
+            // A bucket short of a batch taken back (see `place_early`) counts as none.
+            early += bucket.early.load(Ordering::Acquire).max(0) as u64;
             late += bucket.late.load(Ordering::Acquire);
         }
-        let at_least = calls + early.max(0) as u64;
+        let at_least = calls + early;
         Totals {
             calls: at_least,
             calls_at_most: (calls + late + pending + placing).max(at_least),
@@ -535,13 +541,13 @@ impl TimeWindow {
                 .sum()
         };
         let (calls, late) = (sum(|b| &b.calls), sum(|b| &b.late));
-        let early: i64 = self
+        let early: u64 = self
             .buckets
             .iter()
-            .map(|bucket| bucket.early.load(Ordering::Relaxed))
+            .map(|bucket| bucket.early.load(Ordering::Relaxed).max(0) as u64)
             .sum();
         Totals {
-            calls: calls + early.max(0) as u64,
+            calls: calls + early,
             calls_at_most: calls + late + batch_count(self.batch.load(Ordering::Relaxed)),
             failures: sum(|b| &b.failures),
             slow: sum(|b| &b.slow),
