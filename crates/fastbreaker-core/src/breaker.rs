@@ -95,17 +95,13 @@ impl<S: Store> Breaker<S> {
 
     fn transitioned(&self, transition: &Transition) {
         self.counters.transition(transition.to);
-        if let Some(window) = &self.window {
-            window.clear(self.window_now(window));
-        }
+        self.restart_window();
     }
 
-    /// The coarse time a window starts over at (read only when the window keeps time).
-    fn window_now(&self, window: &Window) -> Nanos {
-        if window.is_timed() {
-            self.store.coarse_now()
-        } else {
-            0
+    /// Starts the window over, from now.
+    fn restart_window(&self) {
+        if let Some(window) = &self.window {
+            window.clear(|| self.store.coarse_now());
         }
     }
 
@@ -273,9 +269,7 @@ impl<S: Store> Breaker<S> {
     /// history and stays.
     pub fn reset(&self) -> StoreResult<Option<Transition>> {
         let transition = self.store.reset(&self.config)?;
-        if let Some(window) = &self.window {
-            window.clear(self.window_now(window)); // also when it was CLOSED already
-        }
+        self.restart_window(); // also when it was CLOSED already
         Ok(self.counted(transition))
     }
 

@@ -138,17 +138,12 @@ impl Window {
         }
     }
 
-    /// Starts the window over at `now` (coarse; a count window ignores it).
-    pub fn clear(&self, now: Nanos) {
+    /// Starts the window over at the time `clock` (coarse) says, read by a time window only.
+    pub fn clear(&self, clock: impl Fn() -> Nanos) {
         match self {
             Window::Count(window) => window.clear(),
-            Window::Time(window) => window.clear(now),
+            Window::Time(window) => window.clear(clock()),
         }
-    }
-
-    /// Whether the window needs the time of each outcome (a count window does not).
-    pub fn is_timed(&self) -> bool {
-        matches!(self, Window::Time(_))
     }
 }
 
