@@ -94,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def service() -> Iterator[Service]:
+def service(breaker_registry: object) -> Iterator[Service]:
     server = Service()
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -107,8 +107,12 @@ def service() -> Iterator[Service]:
 
 
 @pytest.fixture
-def services() -> Iterator[Callable[[int], List[Service]]]:
-    """Starts `count` loopback services (distinct origins) on demand; stops them all afterwards."""
+def services(breaker_registry: object) -> Iterator[Callable[[int], List[Service]]]:
+    """Starts `count` loopback services (distinct origins) on demand; stops them all afterwards.
+
+    Every fixture that hands out a loopback origin isolates the registry (`breaker_registry`):
+    the breaker `protected_*` names after an origin would otherwise outlive the test, and a later
+    test given the same port (the OS reuses them) would meet it, open, with its old options."""
     started: List[tuple] = []
 
     def start(count: int) -> List[Service]:
@@ -132,7 +136,7 @@ def services() -> Iterator[Callable[[int], List[Service]]]:
 
 
 @pytest.fixture
-def dead_url() -> str:
+def dead_url(breaker_registry: object) -> str:
     """A loopback URL where nothing listens (connection refused)."""
     import socket
 
@@ -311,7 +315,7 @@ class _ScriptedHandler(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def scripted_service() -> Iterator[ScriptedService]:
+def scripted_service(breaker_registry: object) -> Iterator[ScriptedService]:
     server = ScriptedService()
     thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
@@ -324,7 +328,9 @@ def scripted_service() -> Iterator[ScriptedService]:
 
 
 @pytest.fixture
-def scripted_services() -> Iterator[Callable[[int], List[ScriptedService]]]:
+def scripted_services(
+    breaker_registry: object,
+) -> Iterator[Callable[[int], List[ScriptedService]]]:
     """Starts `count` scripted services (distinct origins) on demand; stops them afterwards."""
     started: List[Tuple[ScriptedService, threading.Thread]] = []
 
@@ -418,7 +424,7 @@ class AsyncScriptedService:
 
 
 @pytest.fixture
-def refused_url() -> str:
+def refused_url(breaker_registry: object) -> str:
     """A URL on an address of its own where nothing listens (connection refused)."""
     import socket
 
@@ -430,7 +436,7 @@ def refused_url() -> str:
 
 
 @pytest.fixture
-def async_scripted_service() -> Callable[[], AsyncScriptedService]:
+def async_scripted_service(breaker_registry: object) -> Callable[[], AsyncScriptedService]:
     """Makes `AsyncScriptedService`s, to be started inside the test's event loop."""
     return AsyncScriptedService
 

@@ -130,8 +130,10 @@ def test_threads_never_lose_a_request_to_a_session_closed_under_them(services, m
     try:
         with ThreadPoolExecutor(threads + 1) as pool:
             closing = pool.submit(closer)
-            answered = sum(pool.map(worker, range(threads)))
-            done.set()
+            try:
+                answered = sum(pool.map(worker, range(threads)))
+            finally:
+                done.set()  # a worker's error ends the test, not a closer left spinning
             assert closing.result() > 0
     finally:
         sys.setswitchinterval(interval)
