@@ -77,10 +77,19 @@ breaker = _core.CircuitBreaker(failure_threshold=10**9)
 protected = _core.Protected(breaker, target)
 protected_failure = _core.Protected(breaker, failing)
 
+# Rate thresholds: the window takes every success (a time window in batches, placed now and
+# then; a count window slot by slot).
+windowed = [
+    _core.Protected(_core.CircuitBreaker(failure_rate_threshold=0.5, **options), target)
+    for options in ({}, {"window_calls": 100}, {"window_seconds": 0.001})
+]
+
 def successes(n):
     for i in range(n):
         protected(i)
         breaker.call(target, i)
+        for protected_windowed in windowed:
+            protected_windowed(i)
 
 def failures(n):
     for i in range(n):

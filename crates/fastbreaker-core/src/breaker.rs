@@ -140,11 +140,52 @@ impl<S: Store> Breaker<S> {
     /// [`Breaker::report`].
     #[inline(always)]
     pub fn settle_quiet(&self, ticket: Ticket, outcome: Outcome) -> Result<(), Report> {
+        let Some(window) = &self.window else {
+            if self.store.settle_quiet(ticket, outcome) {
+                self.counters.outcome(outcome);
+                return Ok(());
+            }
+            return Err(Report {
+                ticket,
+                outcome,
+                trip: None,
+            });
+        };
+        // The common case first: a success the store settles as it is was admitted in the
+        // CLOSED period the circuit is in now (the store has just compared the generation), so
+        // the window takes it without asking that again, and no rate can come of it while
+        // nothing in the window failed or was slow (a time window adds it to a batch).
+        let current = outcome == Outcome::Success && self.store.settle_quiet(ticket, outcome);
+        if current && !self.times_calls && window.record_quiet_success(|| self.store.coarse_now()) {
+            self.counters.outcome(outcome);
+            return Ok(());
+        }
+        // Everything else, with the ticket in three registers (as a struct, it would be written
+        // to memory for the call, on the hot path too).
+        let [generation, trial_slot, started] = ticket.into_words();
+        self.settle_other(generation, trial_slot, started, outcome, current)
+    }
+
+    /// [`Breaker::settle_quiet`] with a window, for everything but a success it took quietly: a
+    /// failure, an ignored outcome, a success the store must record (it ends a run of failures,
+    /// or the call is from another period), or one the window must judge (`settled`: the store
+    /// took it as it is, and something in the window failed or was slow, or calls are timed).
+    #[inline(never)]
+    fn settle_other(
+        &self,
+        generation: u64,
+        trial_slot: u64,
+        started: Nanos,
+        outcome: Outcome,
+        settled: bool,
+    ) -> Result<(), Report> {
+        let ticket = Ticket::from_words([generation, trial_slot, started]);
         let trip = match &self.window {
+            Some(window) if settled => self.observe_current(window, ticket, false),
             Some(window) => self.observe(window, ticket, outcome),
             None => None,
         };
-        if trip.is_none() && self.store.settle_quiet(ticket, outcome) {
+        if trip.is_none() && (settled || self.store.settle_quiet(ticket, outcome)) {
             self.counters.outcome(outcome);
             return Ok(());
         }
@@ -157,17 +198,25 @@ impl<S: Store> Breaker<S> {
 
     /// Puts a counted outcome of the current CLOSED period into the window; the trip it causes
     /// when that brings a rate to its threshold.
-    #[inline(always)]
+    #[inline]
     fn observe(&self, window: &Window, ticket: Ticket, outcome: Outcome) -> Option<Trip> {
-        let rates = self.config.rates.as_ref()?;
         if outcome == Outcome::Ignored || !self.store.is_current_closed(ticket) {
             return None;
         }
-        let failed = outcome == Outcome::Failure;
+        self.observe_current(window, ticket, outcome == Outcome::Failure)
+    }
+
+    /// [`Breaker::observe`] for an outcome known to be of the current CLOSED period.
+    #[inline(always)]
+    fn observe_current(&self, window: &Window, ticket: Ticket, failed: bool) -> Option<Trip> {
         let totals = if self.times_calls {
             // A timed call: its end, read for its duration, also picks its bucket.
             let now = self.store.now();
-            let slow = rates.is_slow(now.saturating_sub(ticket.started));
+            let slow = self
+                .config
+                .rates
+                .as_ref()
+                .is_some_and(|rates| rates.is_slow(now.saturating_sub(ticket.started)));
             window.record_at(Sample { failed, slow }, now)
         } else {
             // The coarse clock to pick a bucket (a few milliseconds off at most, against buckets
@@ -180,6 +229,8 @@ impl<S: Store> Breaker<S> {
                 || self.store.coarse_now(),
             )
         }?;
+        // A window is kept only for rates (see `new`).
+        let rates = self.config.rates.as_ref()?;
         rates.reached(totals).map(|reason| Trip {
             reason,
             open_for: None,

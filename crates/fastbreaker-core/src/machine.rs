@@ -128,13 +128,34 @@ impl Ticket {
     }
 
     /// Marks a generation as the fleet's (issued by a shared store) rather than a machine's in
-    /// this process: the bit above every generation (a flag, not a field, so that a ticket stays
-    /// two words and the hot path copies no more than it did).
+    /// this process: the bit above every generation (a flag, not a field, so that a ticket is no
+    /// bigger for it: the hot path copies it).
     pub(crate) const SHARED: u64 = 1 << 63;
 
     /// A ticket of a store shared by a fleet.
     pub(crate) fn shared(generation: u64, trial: Option<u64>) -> Self {
         Ticket::with_trial(generation | Self::SHARED, trial)
+    }
+
+    /// The ticket as three words, to hand to a function that is not inlined in registers (a
+    /// three-word struct goes through memory): see [`Ticket::from_words`].
+    #[inline(always)]
+    pub(crate) fn into_words(self) -> [u64; 3] {
+        [
+            self.generation,
+            self.trial_slot.map_or(0, NonZeroU64::get),
+            self.started,
+        ]
+    }
+
+    /// The ticket [`Ticket::into_words`] gave.
+    #[inline(always)]
+    pub(crate) fn from_words([generation, trial_slot, started]: [u64; 3]) -> Self {
+        Ticket {
+            generation,
+            trial_slot: NonZeroU64::new(trial_slot),
+            started,
+        }
     }
 
     /// Whether a store shared by a fleet issued this ticket.

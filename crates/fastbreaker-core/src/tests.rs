@@ -715,6 +715,32 @@ fn slow_calls_open_the_circuit_and_a_slow_failure_counts_twice() {
 }
 
 #[test]
+fn slow_successes_count_as_slow_in_a_window_where_nothing_went_wrong_yet() {
+    // Successes of a healthy time window go to a batch that knows nothing of durations; a timed
+    // call's must not, or a service that only ever got slow would never open its circuit.
+    let clock = Arc::new(ManualClock::new());
+    let b = with_policies(
+        &clock,
+        Policies {
+            slow_call_duration: Some(SECOND),
+            slow_call_rate_threshold: Some(0.5),
+            minimum_calls: Some(2),
+            window_seconds: Some(60 * SECOND),
+            ..Policies::default()
+        },
+    );
+    let slow_success = || {
+        let ticket = admit(&b, &clock);
+        clock.advance(2 * SECOND);
+        b.record(ticket, Outcome::Success).unwrap()
+    };
+    assert_eq!(slow_success(), None, "below the minimum");
+    assert_eq!(b.window_totals(), Some(Policy::totals(1, 0, 1)));
+    let t = slow_success().expect("2 slow of 2");
+    assert_eq!((t.to, t.reason), (State::Open, Reason::SlowCallRate));
+}
+
+#[test]
 fn failure_threshold_none_leaves_only_the_rates() {
     let clock = Arc::new(ManualClock::new());
     let b = with_policies(

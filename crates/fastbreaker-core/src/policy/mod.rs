@@ -110,10 +110,21 @@ impl Window {
     /// must be. The totals when a rate could be reached, `None` when nothing in the window failed
     /// or was slow.
     #[inline(always)]
-    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
+    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos + Copy) -> Option<Totals> {
         match self {
             Window::Count(window) => Self::judged(window.record(sample)),
             Window::Time(window) => window.record(sample, clock),
+        }
+    }
+
+    /// Records a success that cannot bring a rate to a threshold (nothing in the window failed
+    /// or was slow), at the cost of a few loads and an atomic add: `true`. `false`: nothing was
+    /// recorded; record it with [`Window::record`]. The hot path.
+    #[inline(always)]
+    pub fn record_quiet_success(&self, clock: impl Fn() -> Nanos + Copy) -> bool {
+        match self {
+            Window::Count(window) => window.record_quiet_success(),
+            Window::Time(window) => window.record_quiet_success(clock),
         }
     }
 
@@ -131,7 +142,7 @@ impl Window {
     }
 
     /// What the window holds at the time `clock` (coarse) says.
-    pub fn totals(&self, clock: impl Fn() -> Nanos) -> Totals {
+    pub fn totals(&self, clock: impl Fn() -> Nanos + Copy) -> Totals {
         match self {
             Window::Count(window) => window.totals(),
             Window::Time(window) => window.totals(clock),

@@ -39,6 +39,45 @@ fn a_count_window_keeps_the_last_n_outcomes() {
     assert_eq!(window.record(OK), totals(1, 0, 0));
 }
 
+#[test]
+fn a_quiet_success_is_taken_only_while_nothing_failed_or_was_slow() {
+    // Count window: taken and counted while healthy; refused (and not counted) once something in
+    // it failed or was slow, until that has left it.
+    let count = CountWindow::new(2);
+    assert!(count.record_quiet_success());
+    assert_eq!(count.totals(), totals(1, 0, 0));
+    count.record(FAILED);
+    assert!(!count.record_quiet_success());
+    assert_eq!(count.totals(), totals(2, 1, 0));
+    count.record(SLOW);
+    count.record(OK); // the failure leaves
+    assert!(!count.record_quiet_success());
+    count.record(OK); // the slow call leaves
+    assert!(count.record_quiet_success());
+    assert_eq!(count.totals(), totals(2, 0, 0));
+
+    // Time window: the same, the success going to the batch (placed by the reading).
+    let time = TimeWindow::new(10 * SECOND, 0);
+    assert!(time.record_quiet_success(|| SECOND));
+    assert_eq!(time.totals(|| SECOND), totals(1, 0, 0));
+    time.record_at(SLOW, SECOND);
+    assert!(!time.record_quiet_success(|| SECOND));
+    assert_eq!(time.totals(|| SECOND), totals(2, 0, 1));
+    time.record_at(FAILED, 12 * SECOND); // the slow call has left, a failure came
+    assert!(!time.record_quiet_success(|| 12 * SECOND));
+    assert_eq!(time.totals(|| 12 * SECOND), totals(1, 1, 0));
+    // Once the failure has left, the window learns it from the next outcome that reads the
+    // clock (a quiet success reads none), and takes successes quietly again.
+    assert!(!time.record_quiet_success(|| 23 * SECOND));
+    assert_eq!(time.record(OK, || 23 * SECOND), None);
+    assert!(time.record_quiet_success(|| 23 * SECOND));
+    assert_eq!(time.totals(|| 23 * SECOND), totals(2, 0, 0));
+    // Buckets too short to batch in: every success is placed one by one, never quietly.
+    let short = TimeWindow::new(10, 0);
+    assert!(!short.record_quiet_success(|| 0));
+    assert_eq!(short.totals(|| 0), totals(0, 0, 0));
+}
+
 /// Records at `now`; the totals after (`record` gives them only when something failed or was
 /// slow, and says `None` exactly when nothing did).
 fn record_then_read(window: &TimeWindow, sample: Sample, now: Nanos) -> Totals {

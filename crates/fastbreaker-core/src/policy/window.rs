@@ -111,6 +111,28 @@ impl CountWindow {
 
     #[inline]
     pub fn record(&self, sample: Sample) -> Totals {
+        let claimed = self.put(sample);
+        self.totals_with(claimed + 1)
+    }
+
+    /// Records a success when nothing in the window failed or was slow, which then cannot bring
+    /// a rate to a threshold: `true`. `false`: nothing was recorded; record it with
+    /// [`CountWindow::record`]. The hot path.
+    #[inline(always)]
+    pub fn record_quiet_success(&self) -> bool {
+        if self.failures.load(Ordering::Relaxed) > 0 || self.slow.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
+        self.put(Sample {
+            failed: false,
+            slow: false,
+        });
+        true
+    }
+
+    /// Puts an outcome in the next slot; the number of the slot claimed.
+    #[inline(always)]
+    fn put(&self, sample: Sample) -> u64 {
         let claimed = self.next.fetch_add(1, Ordering::Relaxed);
         // A 32-bit remainder (several times cheaper than a 64-bit division): the ring skips once
         // every 2^32 outcomes, which only moves which slot is overwritten next.
@@ -123,7 +145,7 @@ impl CountWindow {
                 self.adjust(old, new);
             }
         }
-        self.totals_with(claimed + 1)
+        claimed
     }
 
     fn adjust(&self, old: u8, new: u8) {
@@ -288,29 +310,38 @@ impl TimeWindow {
     /// Records one outcome; `clock` is read when it must be (a failed or slow outcome, a batch to
     /// begin or to place). The totals after it when something in the window failed or was slow (a rate may be
     /// reached), `None` when nothing did.
-    #[inline(always)]
-    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos) -> Option<Totals> {
-        if !sample.failed
-            && !sample.slow
-            && self.failures.load(Ordering::Relaxed) <= 0
-            && self.slow.load(Ordering::Relaxed) <= 0
-        {
-            let limit = self.limit.load(Ordering::Relaxed);
-            if limit != 0 {
-                if batch_count(self.batch.load(Ordering::Relaxed)) == 0 {
-                    self.begin_batch(limit, &clock);
-                } else {
-                    self.join_batch(limit, &clock);
-                }
-                return None;
-            }
+    #[inline]
+    pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos + Copy) -> Option<Totals> {
+        if !sample.failed && !sample.slow && self.record_quiet_success(clock) {
+            return None;
         }
-        self.record_now(sample, &clock)
+        self.record_now(sample, clock)
+    }
+
+    /// Counts a success in the batch under way, when the window takes successes so (nothing in
+    /// it failed or was slow, and its buckets are long enough): `true`, and the success needs
+    /// nothing more (it cannot bring a rate to a threshold). `false`: nothing was recorded;
+    /// record it with [`TimeWindow::record`]. The hot path.
+    #[inline(always)]
+    pub fn record_quiet_success(&self, clock: impl Fn() -> Nanos + Copy) -> bool {
+        if self.failures.load(Ordering::Relaxed) > 0 || self.slow.load(Ordering::Relaxed) > 0 {
+            return false;
+        }
+        let limit = self.limit.load(Ordering::Relaxed);
+        if limit == 0 {
+            return false;
+        }
+        if batch_count(self.batch.load(Ordering::Relaxed)) == 0 {
+            self.begin_batch(limit, clock);
+        } else {
+            self.join_batch(limit, clock);
+        }
+        true
     }
 
     /// Adds a success to the batch under way; places the batch when that fills it.
     #[inline(always)]
-    fn join_batch(&self, limit: u32, clock: &impl Fn() -> Nanos) {
+    fn join_batch(&self, limit: u32, clock: impl Fn() -> Nanos + Copy) {
         let before = self.batch.fetch_add(1, Ordering::Relaxed);
         if batch_count(before) + 1 >= u64::from(limit) {
             self.flush(clock);
@@ -323,7 +354,7 @@ impl TimeWindow {
     /// across the whole window. One clock read per batch.
     #[cold]
     #[inline(never)]
-    fn begin_batch(&self, limit: u32, clock: &impl Fn() -> Nanos) {
+    fn begin_batch(&self, limit: u32, clock: impl Fn() -> Nanos + Copy) {
         let since = batch_word(self.epoch(clock()));
         let mut current = self.batch.load(Ordering::Acquire);
         while batch_count(current) == 0 {
@@ -345,7 +376,7 @@ impl TimeWindow {
     /// at the time `clock` says, once the batch under way is placed (a failure is judged with
     /// every success before it), and judges the window. Out of line: the hot path is the batch.
     #[inline(never)]
-    fn record_now(&self, sample: Sample, clock: &impl Fn() -> Nanos) -> Option<Totals> {
+    fn record_now(&self, sample: Sample, clock: impl Fn() -> Nanos + Copy) -> Option<Totals> {
         if batch_count(self.batch.load(Ordering::Acquire)) != 0 {
             self.flush(clock);
         }
@@ -378,7 +409,7 @@ impl TimeWindow {
     /// of this one was recorded by then). Adapts the batch size to how long this one took.
     #[cold]
     #[inline(never)]
-    fn flush(&self, clock: &impl Fn() -> Nanos) {
+    fn flush(&self, clock: impl Fn() -> Nanos + Copy) {
         let start = self.epoch(clock());
         let mut current = self.batch.load(Ordering::Acquire);
         // Counted as being placed before they leave the batch (see `read`).
@@ -562,9 +593,9 @@ impl TimeWindow {
 
     /// What the window holds at the time `clock` says: places the batch under way (emptying
     /// buckets that time has left behind).
-    pub fn totals(&self, clock: impl Fn() -> Nanos) -> Totals {
+    pub fn totals(&self, clock: impl Fn() -> Nanos + Copy) -> Totals {
         if self.limit.load(Ordering::Relaxed) != 0 {
-            self.flush(&clock);
+            self.flush(clock);
         } else {
             self.epoch(clock());
         }
