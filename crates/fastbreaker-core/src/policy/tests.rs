@@ -264,9 +264,9 @@ fn healthy_successes_are_counted_in_batches_and_placed_exactly_within_a_bucket()
 
 #[test]
 fn a_batch_that_spans_buckets_is_counted_at_both_ends_until_both_have_left() {
-    let window = TimeWindow::new(10 * SECOND, 0); // buckets of one second
-                                                  // A batch begins in bucket 1 (its first success reads the clock); four more successes join
-                                                  // it in bucket 3, which no clock read says.
+    // Buckets of one second. A batch begins in bucket 1 (its first success reads the clock); four
+    // more successes join it in bucket 3, which no clock read says.
+    let window = TimeWindow::new(10 * SECOND, 0);
     window.record(OK, || 1_500_000_000);
     for _ in 0..4 {
         window.record(OK, || 3_500_000_000);

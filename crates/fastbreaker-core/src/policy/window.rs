@@ -269,9 +269,9 @@ fn batch_word(since: u64) -> u64 {
 ///
 /// What a success costs, then: four loads (nothing failed, nothing was slow, the batch size, a
 /// batch under way) and one atomic add, plus, once per batch, three clock reads (its first
-/// success, and the two of its placement) and the placement. Failed and slow outcomes are kept as running totals too, for those loads; the
-/// number of calls is summed from the buckets only when a rate is evaluated (something failed or
-/// was slow).
+/// success, and the two of its placement) and the placement. Failed and slow outcomes are kept
+/// as running totals too, for those loads; the number of calls is summed from the buckets only
+/// when a rate is evaluated (something failed or was slow).
 #[derive(Debug)]
 pub struct TimeWindow {
     bucket_length: Nanos,
@@ -308,8 +308,8 @@ impl TimeWindow {
     }
 
     /// Records one outcome; `clock` is read when it must be (a failed or slow outcome, a batch to
-    /// begin or to place). The totals after it when something in the window failed or was slow (a rate may be
-    /// reached), `None` when nothing did.
+    /// begin or to place). The totals after it when something in the window failed or was slow
+    /// (a rate may be reached), `None` when nothing did.
     #[inline]
     pub fn record(&self, sample: Sample, clock: impl Fn() -> Nanos + Copy) -> Option<Totals> {
         if !sample.failed && !sample.slow && self.record_quiet_success(clock) {
