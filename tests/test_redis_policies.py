@@ -1,9 +1,9 @@
 """Trip policies with the Redis store (issue 11).
 
-What the fleet's shared state cannot keep yet (a sliding window, a backoff exponent) is refused
-when the breaker is built, with a ValueError that names each option it cannot honour; what it can
-keep (an opening of a given length: `open(duration)`, `record_failure(open_for=...)`) holds for
-the whole fleet.
+What the fleet's shared state cannot keep yet (a sliding window) is refused when the breaker is
+built, with a ValueError that names each option it cannot honour; what it can keep (an opening of
+a given length: `open(duration)`, `record_failure(open_for=...)`; the backoff, its limit and its
+jitter) holds for the whole fleet.
 
 Two `RedisStore` objects on one server stand for two processes: each has its own connections,
 subscriber and cached state, and learns what the other did only through Redis. Redis decides on
@@ -100,8 +100,6 @@ def opened(breaker: CircuitBreaker, duration: float) -> Dict[str, Any]:
 UNSUPPORTED = [
     "failure_rate_threshold",
     "slow_call_rate_threshold",
-    "recovery_backoff",
-    "recovery_jitter",
 ]
 
 # (options, the names the refusal must give)
@@ -113,9 +111,6 @@ REFUSED = [
     ),
     ({"failure_threshold": None, "failure_rate_threshold": 0.5}, ["failure_rate_threshold"]),
     ({"slow_call_duration": 1, "slow_call_rate_threshold": 0.5}, ["slow_call_rate_threshold"]),
-    ({"recovery_backoff": 2}, ["recovery_backoff"]),
-    ({"recovery_backoff": 2, "max_recovery_timeout": 600}, ["recovery_backoff"]),
-    ({"recovery_jitter": 0.1}, ["recovery_jitter"]),
     (
         {
             "failure_rate_threshold": 0.5,
@@ -159,8 +154,8 @@ def test_the_refusal_needs_no_server(unique_name: str) -> None:
         port = sock.getsockname()[1]
     store = RedisStore(f"redis://127.0.0.1:{port}/0")
     refusal_of(
-        lambda: CircuitBreaker(name=unique_name, store=store, recovery_backoff=2),
-        ["recovery_backoff"],
+        lambda: CircuitBreaker(name=unique_name, store=store, failure_rate_threshold=0.5),
+        ["failure_rate_threshold"],
     )
 
 
@@ -180,7 +175,7 @@ def test_the_default_store_keeps_such_a_breaker_in_memory_and_says_why(
     shared = CircuitBreaker(name=unique_name + "-plain")
     assert shared.get_status()["store"] != "memory"
     # An unnamed breaker has no name to share, and stays in memory whatever its policies.
-    assert CircuitBreaker(recovery_backoff=2).get_status()["store"] == "memory"
+    assert CircuitBreaker(failure_rate_threshold=0.5).get_status()["store"] == "memory"
 
 
 def test_the_refusal_advises_a_store_that_accepts_the_breaker(
@@ -188,13 +183,13 @@ def test_the_refusal_advises_a_store_that_accepts_the_breaker(
 ) -> None:
     message = refusal_of(
         lambda: CircuitBreaker(
-            name=unique_name, recovery_jitter=0.1, store=RedisStore(redis_server.url)
+            name=unique_name, failure_rate_threshold=0.5, store=RedisStore(redis_server.url)
         ),
-        ["recovery_jitter"],
+        ["failure_rate_threshold"],
     )
     assert 'store="memory"' in message, message
     # ... and the advice works.
-    assert CircuitBreaker(name=unique_name, recovery_jitter=0.1, store="memory")
+    assert CircuitBreaker(name=unique_name, failure_rate_threshold=0.5, store="memory")
 
 
 @pytest.mark.parametrize(
@@ -203,6 +198,9 @@ def test_the_refusal_advises_a_store_that_accepts_the_breaker(
         {"recovery_backoff": 1},
         {"recovery_jitter": 0},
         {"recovery_backoff": 1.0, "recovery_jitter": 0.0, "max_recovery_timeout": 120},
+        {"recovery_backoff": 2},
+        {"recovery_backoff": 2, "max_recovery_timeout": 600, "recovery_jitter": 0.1},
+        {"recovery_jitter": 0.5},
         {"honor_retry_after": False, "max_retry_after": 5},
     ],
     ids=repr,
@@ -305,3 +303,36 @@ def test_a_late_permit_open_for_changes_nothing_for_the_fleet(fleet: Fleet) -> N
     for breaker in (a, b):
         status = breaker.get_status()
         assert (status["state"], status["failure_count"]) == ("closed", 0)
+
+
+# --- Backoff and jitter, fleet-wide ------------------------------------------------------------
+
+
+def test_each_trial_failed_anywhere_lengthens_the_next_opening_for_the_fleet(fleet: Fleet) -> None:
+    a, b = fleet(
+        failure_threshold=1, recovery_timeout=10, recovery_backoff=3, max_recovery_timeout=50
+    )
+    for trial_in, then in ((b, 30.0), (a, 50.0)):
+        trial_in.open(0)  # the next call anywhere is a trial
+        trial = trial_in.acquire()
+        assert trial.is_trial
+        trial.record_failure()
+        for breaker in (a, b):
+            opened(breaker, then)
+    # Closing starts over, for every process.
+    a.reset()
+    b.open()
+    for breaker in (a, b):
+        opened(breaker, 10.0)
+
+
+def test_the_jitter_spreads_the_fleets_openings_within_its_bounds(fleet: Fleet) -> None:
+    a, b = fleet(recovery_timeout=100, recovery_jitter=0.5)
+    durations = set()
+    for opener in (a, b) * 5:
+        opener.open()
+        duration = a.get_status()["open_duration"]
+        assert b.get_status()["open_duration"] == duration  # one opening for the fleet
+        assert 50.0 <= duration <= 150.0
+        durations.add(duration)
+    assert len(durations) > 5, durations  # drawn afresh for each opening

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use fastbreaker_core::clock::NANOS_PER_SECOND;
 use fastbreaker_core::{
-    Admission, Config, Notice, Outcome, RedisBreakerStore, RedisSettings, RedisStore, State, Store,
-    TrialTimeout, Unavailable,
+    Admission, Config, Notice, Outcome, Policies, RedisBreakerStore, RedisSettings, RedisStore,
+    State, Store, TrialTimeout, Unavailable,
 };
 
 struct Server {
@@ -250,6 +250,131 @@ fn reset_and_open_act_on_the_whole_fleet() {
     wait_for("B admits again without the server", || {
         matches!(b.try_acquire(&config), Some(Admission::Admitted(..)))
     });
+}
+
+const MS: u64 = NANOS_PER_SECOND / 1000;
+
+#[test]
+fn the_backoff_grows_with_each_trial_failed_anywhere_in_the_fleet() {
+    let Some(server) = server() else { return };
+    let config = config(1, 100, 1, TrialTimeout::RecoveryTimeout)
+        .with_policies(Policies {
+            recovery_backoff: Some(3.0),
+            max_recovery_timeout: Some(600 * MS),
+            ..Policies::default()
+        })
+        .unwrap();
+    let store = || {
+        RedisStore::new(&server.url, settings())
+            .unwrap()
+            .breaker("backoff", config)
+    };
+    let (a, b) = (store(), store());
+    let open_duration = |store: &RedisBreakerStore| {
+        let snapshot = store.snapshot(&config).unwrap();
+        assert_eq!(snapshot.state, State::Open);
+        snapshot.open_duration
+    };
+    let fail = |store: &RedisBreakerStore| {
+        let ticket = admit(store, &config).expect("admitted");
+        store
+            .record(&config, ticket, Outcome::Failure, None)
+            .unwrap()
+    };
+    assert_eq!(fail(&a).unwrap().to, State::Open);
+    assert_eq!(
+        open_duration(&b),
+        100 * MS,
+        "the first opening: recovery_timeout"
+    );
+    // Each failed trial, in whichever process, multiplies the next opening, up to the limit.
+    for (trial_in, then) in [(&b, 300 * MS), (&a, 600 * MS), (&b, 600 * MS)] {
+        wait_for("half-open", || {
+            trial_in.snapshot(&config).unwrap().state == State::HalfOpen
+        });
+        assert_eq!(
+            fail(trial_in).unwrap().reason,
+            fastbreaker_core::Reason::TrialFailed
+        );
+        assert_eq!((open_duration(&a), open_duration(&b)), (then, then));
+        assert!(a.snapshot(&config).unwrap().retry_after > then - 100 * MS);
+    }
+    // Closing starts over (a forced opening takes the backoff's duration too).
+    b.reset(&config).unwrap();
+    b.force_open(&config, None).unwrap();
+    assert_eq!(open_duration(&a), 100 * MS);
+    b.reset(&config).unwrap();
+    assert_eq!(fail(&a).unwrap().to, State::Open);
+    assert_eq!(open_duration(&b), 100 * MS);
+}
+
+#[test]
+fn a_backoff_past_any_clock_stays_open_for_centuries_for_the_fleet() {
+    // 1e300 times the recovery timeout does not fit a reply or an EXPIRE: capped (as the
+    // in-memory breaker's nanoseconds saturate), the circuit stays open rather than wrapping to
+    // a duration that has passed.
+    let Some(server) = server() else { return };
+    let config = config(1, 50, 1, TrialTimeout::RecoveryTimeout)
+        .with_policies(Policies {
+            recovery_backoff: Some(1e300),
+            ..Policies::default()
+        })
+        .unwrap();
+    let store = || {
+        RedisStore::new(&server.url, settings())
+            .unwrap()
+            .breaker("forever", config)
+    };
+    let (a, b) = (store(), store());
+    let ticket = admit(&a, &config).unwrap();
+    a.record(&config, ticket, Outcome::Failure, None).unwrap();
+    wait_for("half-open", || {
+        b.snapshot(&config).unwrap().state == State::HalfOpen
+    });
+    let trial = admit(&b, &config).unwrap();
+    b.record(&config, trial, Outcome::Failure, None).unwrap();
+    const CENTURY: u64 = 100 * 365 * 24 * 3600 * NANOS_PER_SECOND;
+    for store in [&a, &b] {
+        let snapshot = store.snapshot(&config).unwrap();
+        assert_eq!(snapshot.state, State::Open);
+        assert!(snapshot.open_duration > 5 * CENTURY, "{snapshot:?}");
+        assert!(snapshot.retry_after > 5 * CENTURY, "{snapshot:?}");
+        assert!(admit(store, &config).is_none());
+    }
+}
+
+#[test]
+fn the_jitter_spreads_each_opening_of_the_fleet_within_its_bounds() {
+    let Some(server) = server() else { return };
+    let config = config(1, 10_000, 1, TrialTimeout::RecoveryTimeout)
+        .with_policies(Policies {
+            recovery_jitter: Some(0.5),
+            ..Policies::default()
+        })
+        .unwrap();
+    let store = || {
+        RedisStore::new(&server.url, settings())
+            .unwrap()
+            .breaker("jitter", config)
+    };
+    let (a, b) = (store(), store());
+    let mut durations = Vec::new();
+    for round in 0..20 {
+        let opener = if round % 2 == 0 { &a } else { &b };
+        opener.force_open(&config, None).unwrap();
+        let seen = a.snapshot(&config).unwrap().open_duration;
+        assert_eq!(
+            b.snapshot(&config).unwrap().open_duration,
+            seen,
+            "one for the fleet"
+        );
+        assert!((5_000 * MS..=15_000 * MS).contains(&seen), "{seen}");
+        durations.push(seen);
+    }
+    durations.sort_unstable();
+    durations.dedup();
+    // Twenty draws from a continuous range: alike only if the draw were fixed.
+    assert!(durations.len() > 15, "{durations:?}");
 }
 
 #[test]

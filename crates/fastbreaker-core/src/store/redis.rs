@@ -46,6 +46,7 @@ use crate::clock::{Nanos, NANOS_PER_SECOND};
 use crate::config::{Config, ConfigError};
 use crate::events::{Notice, Reason, Transition};
 use crate::machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket, Trip};
+use crate::policy::backoff::random_unit;
 
 /// What a breaker does while its store cannot be reached.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -1048,7 +1049,16 @@ impl Inner {
                 .arg(config.half_open_max_calls)
                 // The store refuses a breaker without one (see `check`).
                 .arg(config.failure_threshold.unwrap_or(u32::MAX))
-                .arg(config.success_threshold);
+                .arg(config.success_threshold)
+                .arg(config.backoff.multiplier)
+                .arg(config.backoff.max.map_or(-1, |max| micros(max) as i64))
+                .arg(config.backoff.jitter)
+                // The jitter's draw, made here: a script's own random numbers repeat.
+                .arg(if config.backoff.jitter == 0.0 {
+                    0.0
+                } else {
+                    random_unit()
+                });
             for arg in extra {
                 invocation.arg(arg);
             }
@@ -1286,8 +1296,10 @@ fn detail(error: &StoreError) -> &str {
 }
 
 /// Whether a breaker with `config` can be kept in Redis: the fleet's state has no sliding window
-/// and no backoff yet, so a breaker that needs them is refused when it is built (before anything
-/// is registered with the store), rather than quietly judged by the consecutive count alone.
+/// yet, so a breaker with a rate threshold is refused when it is built (before anything is
+/// registered with the store), rather than quietly judged by the consecutive count alone. The
+/// backoff is the fleet's: the failed trials are counted in the shared hash, and each opening's
+/// duration is drawn by the script that opens the circuit.
 pub fn check_config(config: &Config) -> Result<(), String> {
     let mut missing = Vec::new();
     if let Some(rates) = &config.rates {
@@ -1298,18 +1310,12 @@ pub fn check_config(config: &Config) -> Result<(), String> {
             missing.push("slow_call_rate_threshold");
         }
     }
-    if config.backoff.multiplier != 1.0 {
-        missing.push("recovery_backoff");
-    }
-    if config.backoff.jitter != 0.0 {
-        missing.push("recovery_jitter");
-    }
     if missing.is_empty() {
         return Ok(());
     }
     Err(format!(
-        "a breaker kept in Redis does not support {} yet (the fleet's state has the \
-         consecutive count only); keep this breaker in memory (store=\"memory\"), or drop {}",
+        "a breaker kept in Redis does not support {} yet (the fleet's state has no sliding \
+         window); keep this breaker in memory (store=\"memory\"), or drop {}",
         missing.join(", "),
         if missing.len() == 1 { "it" } else { "them" }
     ))

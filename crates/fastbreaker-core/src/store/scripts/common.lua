@@ -14,24 +14,32 @@
 -- ARGV[8]  half_open_max_calls
 -- ARGV[9]  failure_threshold
 -- ARGV[10] success_threshold
--- ARGV[11..] what the operation needs
+-- ARGV[11] recovery_backoff (>= 1: each failed trial multiplies the next opening by it)
+-- ARGV[12] max_recovery_timeout, microseconds (-1: no limit)
+-- ARGV[13] recovery_jitter, in [0, 1)
+-- ARGV[14] a random number in [0, 1) drawn by the client for this script (the jitter's draw: the
+--          scripts' own math.random is seeded the same for every script)
+-- ARGV[15..] what the operation needs
 local key, trials_key = KEYS[1], KEYS[2]
 local channel, name, ttl, new_inc, origin = ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[5]
 local recovery, trial_timeout = tonumber(ARGV[6]), tonumber(ARGV[7])
 local max_calls, failure_threshold, success_threshold =
     tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local backoff, max_recovery = tonumber(ARGV[11]), tonumber(ARGV[12])
+local jitter, draw = tonumber(ARGV[13]), tonumber(ARGV[14])
 
 local CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 
 local function load()
-    local v = redis.call('HMGET', key, 'inc', 'seq', 'gen', 'st', 'fc', 'sc', 'lf', 'oa', 'tid', 'od')
+    local v = redis.call('HMGET', key, 'inc', 'seq', 'gen', 'st', 'fc', 'sc', 'lf', 'oa', 'tid', 'od',
+        'ft')
     return {
         inc = v[1] or '', seq = tonumber(v[2]) or 0, gen = tonumber(v[3]) or 0,
         st = tonumber(v[4]) or CLOSED, fc = tonumber(v[5]) or 0, sc = tonumber(v[6]) or 0,
         lf = tonumber(v[7]) or -1, oa = tonumber(v[8]) or 0, tid = tonumber(v[9]) or 0,
-        od = tonumber(v[10]) or -1,
+        od = tonumber(v[10]) or -1, ft = tonumber(v[11]) or 0,
     }
 end
 
@@ -40,6 +48,22 @@ end
 local function open_duration(s)
     if s.od >= 0 then return s.od end
     return recovery
+end
+
+-- How long the next opening lasts, as the in-memory breaker's backoff says (policy/backoff.rs):
+-- recovery_timeout times recovery_backoff for each trial failed since the circuit last closed
+-- (ft), up to max_recovery_timeout, spread by up to recovery_jitter of itself. -1 (the plain
+-- recovery_timeout, as the hash has always said) when neither is set.
+-- Capped, as the in-memory breaker's nanoseconds saturate, below 2^64 ns: a longer one would not
+-- fit the integer replies, nor the keys' EXPIRE.
+local LONGEST = 18446744073709550
+local function next_duration(s)
+    if backoff == 1 and jitter == 0 then return -1 end
+    local d = recovery
+    if backoff > 1 and s.ft > 0 then d = math.floor(recovery * backoff ^ s.ft) end
+    if max_recovery >= 0 and d > max_recovery then d = max_recovery end
+    if jitter > 0 then d = math.floor(d * (1 + jitter * (2 * draw - 1))) end
+    return math.min(d, LONGEST)
 end
 
 -- The transition this script made, if any: from, to, reason, failures and successes before it.
@@ -52,13 +76,14 @@ local function move(s, to, reason)
     redis.call('DEL', trials_key)
     if to == OPEN then
         s.oa = now
-        s.od = -1
+        s.od = next_duration(s)
         s.sc = 0
     elseif to == HALF_OPEN then
         s.sc = 0
     else
         s.fc = 0
         s.sc = 0
+        s.ft = 0
     end
 end
 
@@ -98,7 +123,7 @@ local function save(s)
     if s.inc == '' then s.inc = new_inc end
     s.seq = s.seq + 1
     redis.call('HSET', key, 'inc', s.inc, 'seq', s.seq, 'gen', s.gen, 'st', s.st, 'fc', s.fc,
-        'sc', s.sc, 'lf', s.lf, 'oa', s.oa, 'tid', s.tid, 'od', s.od)
+        'sc', s.sc, 'lf', s.lf, 'oa', s.oa, 'tid', s.tid, 'od', s.od, 'ft', s.ft)
     -- Kept at least as long as an opening of its own duration still needs them.
     local keep = math.max(ttl, math.ceil(open_remaining(s) / 1000000) + 60)
     redis.call('EXPIRE', key, keep)

@@ -1,9 +1,9 @@
--- How an admitted call ended. ARGV[11]: the generation it was admitted in; ARGV[12]: its trial id
--- (-1: none); ARGV[13]: 'success', 'failure' or 'ignored'; ARGV[14]: for a failure, how long the
--- circuit must stay open, microseconds, whatever the count (-1: as the count says). An outcome from
--- an older generation is late and changes nothing.
-local gen, trial, outcome = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13]
-local open_for = tonumber(ARGV[14]) or -1
+-- How an admitted call ended. ARGV[15]: the generation it was admitted in; ARGV[16]: its trial id
+-- (-1: none); ARGV[17]: 'success', 'failure' or 'ignored'; ARGV[18]: for a failure, how long the
+-- circuit must stay open, microseconds, whatever the count (-1: as the count and the backoff say).
+-- An outcome from an older generation is late and changes nothing.
+local gen, trial, outcome = tonumber(ARGV[15]), tonumber(ARGV[16]), ARGV[17]
+local open_for = tonumber(ARGV[18]) or -1
 local s = load()
 if gen ~= s.gen then
     return reply(s, 1, -1, 0)
@@ -36,6 +36,7 @@ elseif s.st == HALF_OPEN then
     elseif outcome == 'failure' then
         s.fc = s.fc + 1
         s.lf = now
+        s.ft = s.ft + 1 -- the backoff's exponent (an open_for opening counts as a failed trial too)
         if open_for >= 0 then
             move(s, OPEN, 'open_for')
             s.od = open_for
