@@ -4,7 +4,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use fastbreaker_core::{State, StoreError};
-use pyo3::exceptions::{PyException, PyNotImplementedError, PyRuntimeError};
+use pyo3::exceptions::{PyException, PyRuntimeError};
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -166,10 +166,7 @@ pub(crate) fn guarded<T>(op: impl FnOnce() -> Result<T, StoreError>) -> PyResult
 
 /// The one mapping from a store's error to a Python exception.
 pub(crate) fn store_error(error: StoreError) -> PyErr {
-    match error {
-        StoreError::Unsupported(detail) => PyNotImplementedError::new_err(detail),
-        error => PyRuntimeError::new_err(format!("fastbreaker: {error}")),
-    }
+    PyRuntimeError::new_err(format!("fastbreaker: {error}"))
 }
 
 #[cfg(test)]

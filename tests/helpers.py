@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional, Tuple, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Optional, Tuple, Type, Union
+
+if TYPE_CHECKING:
+    from fastbreaker.testing import RedisServer
 
 
 def drain(
@@ -56,3 +59,11 @@ def wait_for(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
             return False
         time.sleep(0.005)
     return True
+
+
+def commands_processed(redis: RedisServer) -> int:
+    """The commands `redis` has run so far (not counting the INFO that asks)."""
+    info = redis.command("INFO", "stats")
+    assert isinstance(info, bytes)
+    [line] = [line for line in info.decode().splitlines() if "total_commands_processed" in line]
+    return int(line.split(":")[1]) - 1

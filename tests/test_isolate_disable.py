@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 import uuid
-from typing import List
+from typing import Any, List, Tuple
 
 import pytest
 from fastbreaker import CircuitBreaker, CircuitBreakerError, CircuitState, RedisStore
 from fastbreaker.testing import RedisServer, manual_clock
-from helpers import drain, failing
+from helpers import commands_processed, drain, failing, ok, outcome, wait_for
 
 
 def test_an_isolated_circuit_rejects_every_call_until_reset_whatever_the_time(unique_name):
@@ -66,13 +67,79 @@ def test_open_and_isolate_and_disable_move_between_each_other(unique_name):
     assert breaker.state is CircuitState.DISABLED
 
 
-def test_a_breaker_kept_in_redis_refuses_isolate_and_disable_and_stays_as_it_was(
+def fleet_of_two(redis_server: RedisServer, name: str, **options: Any) -> Tuple[Any, Any, str]:
+    """Two breakers of one name on two stores of one namespace (two processes' worth), both
+    having met the shared state; and the key of its hash."""
+    namespace = f"iso-{uuid.uuid4().hex}"
+
+    def store() -> RedisStore:
+        return RedisStore(redis_server.url, namespace=namespace)
+
+    a, b = (CircuitBreaker(name=name, store=store(), **options) for _ in range(2))
+    assert a.call(ok) == b.call(ok) == "ok"
+    return a, b, f"{{{namespace}:{name}}}"
+
+
+def rejected_as_isolated(breaker: Any) -> bool:
+    try:
+        breaker.call(ok)
+    except CircuitBreakerError as error:
+        return error.retry_after == math.inf
+    return False
+
+
+def test_isolate_holds_every_process_of_a_fleet_until_a_reset_anywhere(
     redis_server: RedisServer, unique_name: str
 ):
-    store = RedisStore(redis_server.url, namespace=f"iso-{uuid.uuid4().hex}")
-    breaker = CircuitBreaker(name=unique_name, store=store)
-    for method in (breaker.isolate, breaker.disable):
-        with pytest.raises(NotImplementedError, match="not supported by a breaker kept in Redis"):
-            method()
-    assert breaker.state is CircuitState.CLOSED
-    assert breaker.call(lambda: "ok") == "ok"
+    a, b, key = fleet_of_two(redis_server, unique_name, recovery_timeout=1)
+    events: List[Any] = []
+    b.add_listener(events.append)
+    a.isolate()
+    assert wait_for(lambda: rejected_as_isolated(b))  # learned from the channel
+    for breaker in (a, b):
+        status = breaker.get_status()
+        assert (status["state"], status["retry_after"], status["open_duration"]) == (
+            "isolated",
+            None,
+            None,
+        )
+        assert breaker.state is CircuitState.ISOLATED
+    # Held whatever the time (the recovery timeout is 1 s) and however long nobody writes: its
+    # keys do not expire, as an abandoned breaker's do.
+    assert redis_server.command("TTL", key) == -1
+    time.sleep(1.1)
+    assert rejected_as_isolated(a) and rejected_as_isolated(b)
+    # Rejected in each process without asking Redis.
+    before = commands_processed(redis_server)
+    assert all(rejected_as_isolated(b) for _ in range(1000))
+    assert commands_processed(redis_server) - before < 50
+    b.reset()
+    assert wait_for(lambda: outcome(a) == "passed")
+    ttl = redis_server.command("TTL", key)
+    assert isinstance(ttl, int) and ttl > 0, "expiring again once let go"
+    assert wait_for(lambda: b.get_status() and len(events) >= 2)
+    seen = [(e.old_state, e.new_state, e.remote) for e in events]
+    assert seen == [("closed", "isolated", True), ("isolated", "closed", False)], seen
+    assert events[0].reason in ("isolated", "synchronised")
+
+
+def test_disable_lets_every_process_of_a_fleet_call_and_counts_nothing(
+    redis_server: RedisServer, unique_name: str
+):
+    a, b, key = fleet_of_two(redis_server, unique_name, failure_threshold=1)
+    a.disable()
+    assert wait_for(lambda: b.state is CircuitState.DISABLED)
+    before = commands_processed(redis_server)
+    drain(b, failing(), 200)  # each runs and raises its own error
+    assert all(b.call(ok) == "ok" for _ in range(200))
+    # Neither the calls nor their outcomes went to Redis.
+    assert commands_processed(redis_server) - before < 50
+    for breaker in (a, b):
+        status = breaker.get_status()
+        assert (status["state"], status["failure_count"]) == ("disabled", 0)
+    assert b.get_status()["calls"]["failure"] == 200, "the call counters still count calls"
+    assert redis_server.command("TTL", key) == -1
+    a.reset()
+    assert wait_for(lambda: b.state is CircuitState.CLOSED)
+    drain(b, failing(), 1)
+    assert wait_for(lambda: a.state is CircuitState.OPEN), "counting again, for the fleet"

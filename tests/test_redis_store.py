@@ -34,6 +34,7 @@ from fastbreaker import (
     get_circuit_breaker,
 )
 from fastbreaker.testing import RedisServer
+from helpers import commands_processed
 from redis_workers import Spec, fail, outcome, succeed
 
 SPAWN = multiprocessing.get_context("spawn")
@@ -536,13 +537,6 @@ def test_a_transition_missed_on_the_channel_is_still_reported(
     assert [(e.old_state, e.new_state, e.remote) for e in events] == [("closed", "open", True)]
     [(level, message)] = transitions(caplog, spec.name)
     assert level == "INFO" and message.endswith("(learned from another process)"), message
-
-
-def commands_processed(redis: RedisServer) -> int:
-    info = redis.command("INFO", "stats")
-    assert isinstance(info, bytes)
-    [line] = [line for line in info.decode().splitlines() if "total_commands_processed" in line]
-    return int(line.split(":")[1]) - 1  # not counting this INFO
 
 
 def test_closed_successes_and_open_rejections_touch_no_network(

@@ -8,9 +8,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fastbreaker_core::clock::NANOS_PER_SECOND;
+use fastbreaker_core::machine::FOREVER;
 use fastbreaker_core::{
-    Admission, Config, Notice, Outcome, Policies, RedisBreakerStore, RedisSettings, RedisStore,
-    State, Store, TrialTimeout, Unavailable,
+    Admission, Config, Notice, Outcome, Policies, Reason, RedisBreakerStore, RedisSettings,
+    RedisStore, State, Store, TrialTimeout, Unavailable,
 };
 
 struct Server {
@@ -304,6 +305,8 @@ fn the_backoff_grows_with_each_trial_failed_anywhere_in_the_fleet() {
     b.force_open(&config, None).unwrap();
     assert_eq!(open_duration(&a), 100 * MS);
     b.reset(&config).unwrap();
+    // A read of the shared state: A's cached copy still says open until the reset's message.
+    assert_eq!(a.snapshot(&config).unwrap().state, State::Closed);
     assert_eq!(fail(&a).unwrap().to, State::Open);
     assert_eq!(open_duration(&b), 100 * MS);
 }
@@ -375,6 +378,97 @@ fn the_jitter_spreads_each_opening_of_the_fleet_within_its_bounds() {
     durations.dedup();
     // Twenty draws from a continuous range: alike only if the draw were fixed.
     assert!(durations.len() > 15, "{durations:?}");
+}
+
+#[test]
+fn isolated_and_disabled_hold_for_the_fleet_and_outlive_the_server() {
+    let Some(server) = server() else { return };
+    let config = config(1, 50, 1, TrialTimeout::RecoveryTimeout);
+    let stores = [
+        RedisStore::new(&server.url, settings()).unwrap(),
+        RedisStore::new(&server.url, settings()).unwrap(),
+    ];
+    let breakers = |name: &str| {
+        (
+            stores[0].breaker(name, config),
+            stores[1].breaker(name, config),
+        )
+    };
+    let is_isolated = |admission: Option<Admission>| {
+        matches!(admission, Some(Admission::Rejected(r))
+            if r.state == State::Isolated && r.retry_after == FOREVER)
+    };
+
+    let (a, b) = breakers("isolated");
+    let isolated = a.isolate(&config).unwrap().expect("closed -> isolated");
+    assert_eq!(
+        (isolated.from, isolated.to, isolated.reason),
+        (State::Closed, State::Isolated, Reason::Isolated)
+    );
+    wait_for("B rejects it without the server", || {
+        is_isolated(b.try_acquire(&config))
+    });
+    std::thread::sleep(Duration::from_millis(100)); // twice the recovery timeout
+    assert!(is_isolated(Some(b.acquire(&config).unwrap())));
+    let snapshot = b.snapshot(&config).unwrap();
+    assert_eq!(
+        (snapshot.state, snapshot.retry_after, snapshot.open_duration),
+        (State::Isolated, FOREVER, FOREVER)
+    );
+
+    let (c, d) = breakers("disabled");
+    c.disable(&config).unwrap().expect("closed -> disabled");
+    wait_for("D admits without the server", || {
+        matches!(d.try_acquire(&config), Some(Admission::Admitted(..)))
+    });
+    // Its failures count nowhere, and need no round trip to tell.
+    for _ in 0..3 {
+        let Some(Admission::Admitted(ticket, _)) = d.try_acquire(&config) else {
+            panic!("disabled, yet not admitted");
+        };
+        assert_eq!(
+            d.try_record(&config, ticket, Outcome::Failure, None),
+            Some(None)
+        );
+    }
+    assert_eq!(
+        c.snapshot(&config).unwrap(),
+        d.snapshot(&config).unwrap(),
+        "one state for the fleet"
+    );
+    assert_eq!(d.snapshot(&config).unwrap().failure_count, 0);
+
+    // A process that meets them first through the server (nothing cached yet) is told the same.
+    let fresh = RedisStore::new(&server.url, settings()).unwrap();
+    let admission = fresh.breaker("isolated", config).acquire(&config).unwrap();
+    let described = format!("{admission:?}");
+    assert!(is_isolated(Some(admission)), "{described}");
+    let fresh = fresh.breaker("disabled", config);
+    match fresh.acquire(&config).unwrap() {
+        Admission::Admitted(ticket, None) if !ticket.is_trial() => {
+            assert_eq!(
+                fresh
+                    .record(&config, ticket, Outcome::Failure, None)
+                    .unwrap(),
+                None
+            );
+        }
+        other => panic!("disabled, yet {other:?}"),
+    }
+
+    // The server goes away: each process keeps the state the operator set.
+    drop(server);
+    assert_eq!(b.snapshot(&config).unwrap().state, State::Isolated);
+    assert!(is_isolated(Some(b.acquire(&config).unwrap())));
+    assert_eq!(d.snapshot(&config).unwrap().state, State::Disabled);
+    let Admission::Admitted(ticket, _) = d.acquire(&config).unwrap() else {
+        panic!("disabled, yet not admitted without the server");
+    };
+    assert_eq!(
+        d.record(&config, ticket, Outcome::Failure, None).unwrap(),
+        None
+    );
+    assert_eq!(d.snapshot(&config).unwrap().state, State::Disabled);
 }
 
 #[test]

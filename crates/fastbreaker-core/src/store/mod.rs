@@ -38,8 +38,6 @@ pub enum StoreError {
     /// The store refused an operation on this breaker's keys (a key of another type, say),
     /// while it answers others.
     Refused(String),
-    /// This store does not support the operation (yet); the message says what instead.
-    Unsupported(String),
 }
 
 impl std::fmt::Display for StoreError {
@@ -48,7 +46,6 @@ impl std::fmt::Display for StoreError {
             StoreError::Unavailable(detail) => write!(f, "store unavailable: {detail}"),
             StoreError::Protocol(detail) => write!(f, "unexpected answer from store: {detail}"),
             StoreError::Refused(detail) => write!(f, "store refused the operation: {detail}"),
-            StoreError::Unsupported(detail) => write!(f, "{detail}"),
         }
     }
 }

@@ -33,7 +33,7 @@
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
@@ -45,7 +45,7 @@ use super::{MemoryStore, Store, StoreError, StoreResult};
 use crate::clock::{Nanos, NANOS_PER_SECOND};
 use crate::config::{Config, ConfigError};
 use crate::events::{Notice, Reason, Transition};
-use crate::machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket, Trip};
+use crate::machine::{Admission, Outcome, Rejection, Snapshot, State, Ticket, Trip, FOREVER};
 use crate::policy::backoff::random_unit;
 
 /// What a breaker does while its store cannot be reached.
@@ -230,10 +230,16 @@ impl Update {
             success_count: if past_timeout { 0 } else { self.success_count },
             trials_in_flight: self.trials_in_flight,
             last_failure_time: self.last_failure_time,
-            retry_after: self.open_remaining,
+            retry_after: match self.state {
+                State::Isolated => FOREVER,
+                _ => self.open_remaining,
+            },
             open_duration: match self.state {
-                State::Closed => config.recovery_timeout,
-                _ => self.open_duration.unwrap_or(config.recovery_timeout),
+                State::Closed | State::Disabled => config.recovery_timeout,
+                State::Isolated => FOREVER,
+                State::Open | State::HalfOpen => {
+                    self.open_duration.unwrap_or(config.recovery_timeout)
+                }
             },
         }
     }
@@ -255,6 +261,8 @@ fn state_of(code: i64) -> Result<State, String> {
         0 => Ok(State::Closed),
         1 => Ok(State::Open),
         2 => Ok(State::HalfOpen),
+        3 => Ok(State::Isolated),
+        4 => Ok(State::Disabled),
         other => Err(format!("unknown state {other}")),
     }
 }
@@ -462,6 +470,27 @@ struct Shared {
     /// Going on with `local` (the server is away, or refuses this breaker's keys) until a
     /// re-read of the shared state succeeds.
     local_only: AtomicBool,
+    /// [`Hold::ISOLATED`] or [`Hold::DISABLED`] while the cached state is, else 0: what the
+    /// summary cannot tell (it says OPEN for the first, unknown for the second), read on the
+    /// slow paths only, so that neither state costs a round trip per call.
+    hold: AtomicU8,
+}
+
+/// Values of [`Shared::hold`].
+struct Hold;
+
+impl Hold {
+    const NONE: u8 = 0;
+    const ISOLATED: u8 = 1;
+    const DISABLED: u8 = 2;
+
+    fn of(state: State) -> u8 {
+        match state {
+            State::Isolated => Self::ISOLATED,
+            State::Disabled => Self::DISABLED,
+            _ => Self::NONE,
+        }
+    }
 }
 
 /// Where a state adopted by a [`Shared`] comes from.
@@ -518,10 +547,12 @@ impl Shared {
                 Some(None) => now.saturating_add(backstop),
                 None => 0,
             },
-            // Never read from a server: this store refuses isolate() and disable().
-            State::Isolated | State::Disabled => 0,
+            // Until reset(): rejected locally for good (see `try_acquire`).
+            State::Isolated => u64::MAX,
+            State::Disabled => 0,
         };
         self.deadline.store(deadline, Ordering::Relaxed);
+        self.hold.store(Hold::of(update.state), Ordering::Relaxed);
         let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
         let summary = Summary::of(update.state, update.generation, update.failure_count);
         self.summary.store(summary | news, Ordering::Release);
@@ -533,6 +564,7 @@ impl Shared {
     /// asks the server), without waiting for a lock the parent's other threads may have held.
     fn forget_after_fork(&self) {
         self.local_only.store(false, Ordering::Release);
+        self.hold.store(Hold::NONE, Ordering::Relaxed);
         if let Some(mut cache) = self.cache.try_lock() {
             cache.degraded = false;
             cache.known = None;
@@ -541,8 +573,9 @@ impl Shared {
     }
 
     /// The server went away (or refuses this breaker's keys): the local state takes over, from
-    /// the last shared state known where that was open (a circuit open for the fleet stays open
-    /// in every process). A local state that is already open is kept as it is.
+    /// the last shared state known where that was open, isolated or disabled (a circuit open for
+    /// the fleet stays open in every process). A local state that is already open is kept as it
+    /// is.
     fn degrade(&self) {
         let last = {
             let mut cache = self.cache.lock();
@@ -554,12 +587,21 @@ impl Shared {
                 .store(Summary::UNKNOWN | news, Ordering::Release);
             last
         };
-        if matches!(last, Some(State::Open | State::HalfOpen))
-            && self.local.view(&self.config).state == State::Closed
-        {
-            // Not reported: the process showed this state already.
-            let _ = self.local.force_open(&self.config, None);
-        }
+        self.hold.store(Hold::NONE, Ordering::Relaxed);
+        // Not reported: the process showed the fleet's state already. A held state (isolated,
+        // disabled) is the operator's, for every process; a local one left from an earlier
+        // outage that the fleet has since let go is let go here too.
+        let (config, local) = (&self.config, &self.local);
+        let _ = match (last, local.view(config).state) {
+            (Some(State::Isolated), held) if held != State::Isolated => local.isolate(config),
+            (Some(State::Disabled), held) if held != State::Disabled => local.disable(config),
+            (
+                Some(State::Open | State::HalfOpen),
+                State::Closed | State::Isolated | State::Disabled,
+            ) => local.force_open(config, None),
+            (Some(State::Closed), State::Isolated | State::Disabled) => local.reset(config),
+            _ => Ok(None),
+        };
     }
 
     /// Adopts a state read from the server (a resync, or a message without a transition) and
@@ -892,6 +934,7 @@ impl RedisStore {
             news: Mutex::new(Vec::new()),
             released: Mutex::new(Vec::new()),
             local_only: AtomicBool::new(false),
+            hold: AtomicU8::new(Hold::NONE),
         });
         {
             let mut breakers = self.inner.breakers.lock();
@@ -1083,8 +1126,6 @@ impl Inner {
         match error {
             StoreError::Unavailable(_) => self.mark_unreachable(error),
             StoreError::Refused(_) | StoreError::Protocol(_) => self.refuse(shared, error),
-            // Said before anything is sent: nothing about the server.
-            StoreError::Unsupported(_) => {}
         }
     }
 
@@ -1290,8 +1331,7 @@ fn detail(error: &StoreError) -> &str {
     match error {
         StoreError::Unavailable(detail)
         | StoreError::Protocol(detail)
-        | StoreError::Refused(detail)
-        | StoreError::Unsupported(detail) => detail,
+        | StoreError::Refused(detail) => detail,
     }
 }
 
@@ -1572,8 +1612,8 @@ impl RedisBreakerStore {
         }
     }
 
-    /// `reset()` (`to`: CLOSED) or `open(duration)` (`to`: OPEN), for the fleet and for the
-    /// local state.
+    /// `reset()` (`to`: CLOSED), `open(duration)` (OPEN), `isolate()` (ISOLATED) or `disable()`
+    /// (DISABLED), for the fleet and for the local state.
     fn manual(
         &self,
         config: &Config,
@@ -1606,10 +1646,11 @@ impl RedisBreakerStore {
         duration: Option<Nanos>,
     ) -> Option<Transition> {
         let local = &self.shared.local;
-        let result = if to == State::Open {
-            local.force_open(config, duration)
-        } else {
-            local.reset(config)
+        let result = match to {
+            State::Open => local.force_open(config, duration),
+            State::Isolated => local.isolate(config),
+            State::Disabled => local.disable(config),
+            State::Closed | State::HalfOpen => local.reset(config),
         };
         result.ok().flatten()
     }
@@ -1646,18 +1687,29 @@ impl Store for RedisBreakerStore {
         match summary & Summary::STATE_BITS {
             Summary::CLOSED => Some(Admission::Admitted(Ticket::shared(generation, None), None)),
             Summary::OPEN | Summary::HALF_OPEN => {
+                let open = summary & Summary::STATE_BITS == Summary::OPEN;
+                if open && self.shared.hold.load(Ordering::Relaxed) == Hold::ISOLATED {
+                    return Some(Admission::Rejected(Rejection {
+                        state: State::Isolated,
+                        retry_after: FOREVER,
+                    }));
+                }
                 let now = mono();
                 let deadline = self.shared.deadline.load(Ordering::Relaxed);
                 if now >= deadline {
                     return None;
                 }
-                let open = summary & Summary::STATE_BITS == Summary::OPEN;
                 Some(Admission::Rejected(Rejection {
                     state: if open { State::Open } else { State::HalfOpen },
                     retry_after: if open { deadline - now } else { 0 },
                 }))
             }
             _ if self.local_only() => Some(self.acquire_locally(config)),
+            // Disabled for the fleet: every call passes, and its outcome counts nowhere (see
+            // `try_record`).
+            _ if self.shared.hold.load(Ordering::Relaxed) == Hold::DISABLED => {
+                Some(Admission::Admitted(Ticket::shared(generation, None), None))
+            }
             _ => None,
         }
     }
@@ -1687,10 +1739,10 @@ impl Store for RedisBreakerStore {
                     // for it: OPEN -> HALF_OPEN is always followed by an admission here.
                     Ok(Admission::Rejected(Rejection {
                         state: reply.update.state,
-                        retry_after: if reply.update.state == State::Open {
-                            reply.remaining.unwrap_or(0)
-                        } else {
-                            0
+                        retry_after: match reply.update.state {
+                            State::Open => reply.remaining.unwrap_or(0),
+                            State::Isolated => FOREVER,
+                            _ => 0,
                         },
                     }))
                 }
@@ -1713,10 +1765,18 @@ impl Store for RedisBreakerStore {
         if !ticket.is_shared() {
             return Some(self.record_locally(config, ticket, outcome, trip));
         }
-        if !ticket.is_trial() && trip.is_none() {
+        if !ticket.is_trial() {
             let summary = self.shared.summary.load(Ordering::Acquire) & !Summary::NEWS;
+            // A call of the period the fleet has been disabled in counts nowhere (as the in-memory
+            // breaker's), whatever it asks for.
+            if self.shared.hold.load(Ordering::Relaxed) == Hold::DISABLED
+                && summary >> Summary::GENERATION_SHIFT == ticket.generation()
+            {
+                return Some(None);
+            }
             let quiet = Summary::quiet_closed(ticket.generation());
             match outcome {
+                _ if trip.is_some() => {}
                 Outcome::Success if summary == quiet => return Some(None),
                 // An ignored outcome of a call admitted while CLOSED changes nothing, late or not.
                 Outcome::Ignored => return Some(None),
@@ -1789,20 +1849,12 @@ impl Store for RedisBreakerStore {
         self.manual(config, State::Open, duration)
     }
 
-    fn isolate(&self, _config: &Config) -> StoreResult<Option<Transition>> {
-        Err(StoreError::Unsupported(
-            "isolate() is not supported by a breaker kept in Redis yet (the fleet's state has \
-             closed, open and half_open only); open(duration=...) holds it open for the fleet"
-                .to_owned(),
-        ))
+    fn isolate(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        self.manual(config, State::Isolated, None)
     }
 
-    fn disable(&self, _config: &Config) -> StoreResult<Option<Transition>> {
-        Err(StoreError::Unsupported(
-            "disable() is not supported by a breaker kept in Redis yet (the fleet's state has \
-             closed, open and half_open only)"
-                .to_owned(),
-        ))
+    fn disable(&self, config: &Config) -> StoreResult<Option<Transition>> {
+        self.manual(config, State::Disabled, None)
     }
 
     fn describe(&self) -> String {
@@ -1930,6 +1982,7 @@ mod tests {
             news: Mutex::new(Vec::new()),
             released: Mutex::new(Vec::new()),
             local_only: AtomicBool::new(false),
+            hold: AtomicU8::new(Hold::NONE),
         }
     }
 

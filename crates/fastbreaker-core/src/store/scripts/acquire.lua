@@ -1,11 +1,15 @@
--- May a call run now? Closed: yes. Open: no, until its open duration has passed since it opened;
--- then the circuit goes half-open and the call is its first trial. Half-open: yes while fewer than
--- half_open_max_calls trials run across the fleet (a trial out for trial_timeout gives its slot up).
--- verdict 1: admitted (trial: its id, or -1 for a closed-circuit call); 0: rejected, remaining: how
--- long until a call could be admitted (-1: unknown, a trial must end first).
+-- May a call run now? Closed or disabled: yes. Isolated: no, until reset(). Open: no, until its
+-- open duration has passed since it opened; then the circuit goes half-open and the call is its
+-- first trial. Half-open: yes while fewer than half_open_max_calls trials run across the fleet (a
+-- trial out for trial_timeout gives its slot up). verdict 1: admitted (trial: its id, or -1 for a
+-- call that is no trial); 0: rejected, remaining: how long until a call could be admitted (-1:
+-- unknown: a trial must end first, or the circuit is isolated).
 local s = load()
-if s.st == CLOSED then
+if s.st == CLOSED or s.st == DISABLED then
     return reply(s, 1, -1, 0)
+end
+if s.st == ISOLATED then
+    return reply(s, 0, -1, -1) -- until reset()
 end
 if s.st == OPEN then
     if now - s.oa < open_duration(s) then

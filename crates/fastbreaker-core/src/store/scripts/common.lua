@@ -28,7 +28,9 @@ local max_calls, failure_threshold, success_threshold =
 local backoff, max_recovery = tonumber(ARGV[11]), tonumber(ARGV[12])
 local jitter, draw = tonumber(ARGV[13]), tonumber(ARGV[14])
 
-local CLOSED, OPEN, HALF_OPEN = 0, 1, 2
+-- ISOLATED: open until reset(), whatever the timeout; DISABLED: every call passes, nothing counts,
+-- until reset(). Both are set by hand (manual.lua) and left only by hand.
+local CLOSED, OPEN, HALF_OPEN, ISOLATED, DISABLED = 0, 1, 2, 3, 4
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 
@@ -78,9 +80,9 @@ local function move(s, to, reason)
         s.oa = now
         s.od = next_duration(s)
         s.sc = 0
-    elseif to == HALF_OPEN then
+    elseif to == HALF_OPEN or to == ISOLATED then
         s.sc = 0
-    else
+    else -- CLOSED, DISABLED
         s.fc = 0
         s.sc = 0
         s.ft = 0
@@ -124,10 +126,16 @@ local function save(s)
     s.seq = s.seq + 1
     redis.call('HSET', key, 'inc', s.inc, 'seq', s.seq, 'gen', s.gen, 'st', s.st, 'fc', s.fc,
         'sc', s.sc, 'lf', s.lf, 'oa', s.oa, 'tid', s.tid, 'od', s.od, 'ft', s.ft)
-    -- Kept at least as long as an opening of its own duration still needs them.
-    local keep = math.max(ttl, math.ceil(open_remaining(s) / 1000000) + 60)
-    redis.call('EXPIRE', key, keep)
-    if redis.call('EXISTS', trials_key) == 1 then redis.call('EXPIRE', trials_key, keep) end
+    if s.st == ISOLATED or s.st == DISABLED then
+        -- Held until reset(), however long nobody writes: an abandoned breaker's keys expire,
+        -- a held one's must not (it would come back closed). No trials: the move deleted them.
+        redis.call('PERSIST', key)
+    else
+        -- Kept at least as long as an opening of its own duration still needs them.
+        local keep = math.max(ttl, math.ceil(open_remaining(s) / 1000000) + 60)
+        redis.call('EXPIRE', key, keep)
+        if redis.call('EXISTS', trials_key) == 1 then redis.call('EXPIRE', trials_key, keep) end
+    end
     local m = moved or { -1, -1, '-', 0, 0 }
     -- origin inc seq gen st fc sc lf remaining moved(from to reason fb sb) time name
     redis.call('PUBLISH', channel, table.concat({
