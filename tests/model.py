@@ -23,6 +23,8 @@ SUCCESS, FAILURE, IGNORED = "success", "failure", "ignored"
 DEFAULT_MINIMUM_CALLS = 20
 DEFAULT_WINDOW = 30 * 1_000_000_000  # ns, when a rate is set and no window is given
 BUCKETS = 10
+# An isolated circuit's open duration, and the bound every opening's stays below (Nanos::MAX).
+FOREVER = 2**64 - 1
 # A time window's batches of successes: the first size, the bounds it adapts between, and the
 # shortest bucket that takes them (2^20 ns).
 FIRST_BATCH, MIN_BATCH, MAX_BATCH = 8, 2, 64
@@ -110,7 +112,7 @@ class Model:
         duration = int(float(self.recovery_timeout) * self.recovery_backoff**failed_trials)
         if self.max_recovery_timeout is not None:
             duration = min(duration, self.max_recovery_timeout)
-        return duration
+        return min(duration, FOREVER - 1)  # an opening has an end; only an isolation has none
 
     # --- the window -------------------------------------------------------------------------
 

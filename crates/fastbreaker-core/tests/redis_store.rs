@@ -300,7 +300,9 @@ fn the_backoff_grows_with_each_trial_failed_anywhere_in_the_fleet() {
         assert_eq!((open_duration(&a), open_duration(&b)), (then, then));
         assert!(a.snapshot(&config).unwrap().retry_after > then - 100 * MS);
     }
-    // Closing starts over (a forced opening takes the backoff's duration too).
+    // A forced opening takes the backoff's duration too; closing starts over.
+    a.force_open(&config, None).unwrap();
+    assert_eq!(open_duration(&b), 600 * MS);
     b.reset(&config).unwrap();
     b.force_open(&config, None).unwrap();
     assert_eq!(open_duration(&a), 100 * MS);
@@ -342,7 +344,19 @@ fn a_backoff_past_any_clock_stays_open_for_centuries_for_the_fleet() {
         assert_eq!(snapshot.state, State::Open);
         assert!(snapshot.open_duration > 5 * CENTURY, "{snapshot:?}");
         assert!(snapshot.retry_after > 5 * CENTURY, "{snapshot:?}");
-        assert!(admit(store, &config).is_none());
+        // Open, with an end: not taken for an isolation by the cached copy either.
+        assert!(
+            matches!(store.try_acquire(&config), Some(Admission::Rejected(r))
+                if r.state == State::Open && r.retry_after < FOREVER),
+        );
+    }
+    // The longest open(duration) there is (the bindings cap it below FOREVER): open, not held.
+    a.force_open(&config, Some(FOREVER - 1)).unwrap();
+    for store in [&a, &b] {
+        let snapshot = store.snapshot(&config).unwrap();
+        assert_eq!(snapshot.state, State::Open);
+        assert!(snapshot.open_duration < FOREVER, "{snapshot:?}");
+        assert!(snapshot.retry_after < FOREVER, "{snapshot:?}");
     }
 }
 
@@ -469,6 +483,82 @@ fn isolated_and_disabled_hold_for_the_fleet_and_outlive_the_server() {
         None
     );
     assert_eq!(d.snapshot(&config).unwrap().state, State::Disabled);
+}
+
+#[test]
+fn without_the_server_an_opening_goes_on_for_what_is_left_of_the_fleets() {
+    let Some(server) = server() else { return };
+    let config = config(1, 50, 1, TrialTimeout::RecoveryTimeout)
+        .with_policies(Policies {
+            recovery_backoff: Some(100.0),
+            ..Policies::default()
+        })
+        .unwrap();
+    let store = || {
+        RedisStore::new(&server.url, settings())
+            .unwrap()
+            .breaker("left", config)
+    };
+    let (a, b) = (store(), store());
+    let ticket = admit(&a, &config).unwrap();
+    a.record(&config, ticket, Outcome::Failure, None).unwrap();
+    wait_for("half-open", || {
+        b.snapshot(&config).unwrap().state == State::HalfOpen
+    });
+    let trial = admit(&b, &config).unwrap();
+    b.record(&config, trial, Outcome::Failure, None).unwrap();
+    assert_eq!(a.snapshot(&config).unwrap().open_duration, 5_000 * MS);
+    drop(server);
+    for store in [&a, &b] {
+        // The local state takes over with the fleet's backoff, not from its own first opening.
+        let snapshot = store.snapshot(&config).unwrap();
+        assert_eq!(snapshot.state, State::Open);
+        assert!(snapshot.retry_after > 4_000 * MS, "{snapshot:?}");
+        assert!(admit(store, &config).is_none());
+    }
+}
+
+#[test]
+fn a_held_state_outlives_the_server_whatever_store_unavailable_says() {
+    let config = config(1, 60_000, 1, TrialTimeout::RecoveryTimeout);
+    for unavailable in [Unavailable::Local, Unavailable::Closed, Unavailable::Open] {
+        let Some(server) = server() else { return };
+        let settings = || RedisSettings {
+            unavailable,
+            ..settings()
+        };
+        let first = RedisStore::new(&server.url, settings()).unwrap();
+        first.breaker("isolated", config).isolate(&config).unwrap();
+        first.breaker("disabled", config).disable(&config).unwrap();
+        // Another process, held by what the first did.
+        let other = RedisStore::new(&server.url, settings()).unwrap();
+        let isolated = other.breaker("isolated", config);
+        let disabled = other.breaker("disabled", config);
+        assert_eq!(isolated.snapshot(&config).unwrap().state, State::Isolated);
+        assert_eq!(disabled.snapshot(&config).unwrap().state, State::Disabled);
+        drop(server);
+        for _ in 0..2 {
+            // The first reading finds the server gone; each goes on as the operator set it.
+            assert_eq!(isolated.snapshot(&config).unwrap().state, State::Isolated);
+            assert_eq!(disabled.snapshot(&config).unwrap().state, State::Disabled);
+        }
+        let rejected = isolated.acquire(&config).unwrap();
+        assert!(
+            matches!(rejected, Admission::Rejected(r)
+                if r.state == State::Isolated && r.retry_after == FOREVER),
+            "{unavailable:?}"
+        );
+        let Admission::Admitted(ticket, _) = disabled.acquire(&config).unwrap() else {
+            panic!("{unavailable:?}: disabled, yet not admitted");
+        };
+        assert_eq!(
+            disabled
+                .record(&config, ticket, Outcome::Failure, None)
+                .unwrap(),
+            None
+        );
+        assert_eq!(disabled.snapshot(&config).unwrap().state, State::Disabled);
+    }
 }
 
 #[test]

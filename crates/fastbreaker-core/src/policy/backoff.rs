@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use crate::clock::Nanos;
+use crate::machine::FOREVER;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Backoff {
@@ -36,6 +37,7 @@ impl Backoff {
     }
 
     /// The duration of an opening after `failed_trials` failed trials in a row, before jitter.
+    /// Below [`FOREVER`] however large: an opening has an end (only an isolation has none).
     pub fn duration(&self, recovery_timeout: Nanos, failed_trials: u32) -> Nanos {
         let mut duration = recovery_timeout;
         if self.multiplier > 1.0 && failed_trials > 0 {
@@ -49,6 +51,7 @@ impl Backoff {
             Some(max) => duration.min(max),
             None => duration,
         }
+        .min(FOREVER - 1)
     }
 
     /// `duration` spread by a random factor in [1 - jitter, 1 + jitter], given `unit` in [0, 1).
@@ -57,7 +60,7 @@ impl Backoff {
             return duration;
         }
         let factor = 1.0 + self.jitter * (2.0 * unit - 1.0);
-        (duration as f64 * factor) as Nanos
+        ((duration as f64 * factor) as Nanos).min(FOREVER - 1)
     }
 
     /// The duration of the next opening: [`Backoff::duration`] spread by jitter.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::window::{CountWindow, TimeWindow, MAX_BATCH};
 use super::*;
 use crate::clock::NANOS_PER_SECOND;
+use crate::machine::FOREVER;
 
 const SECOND: Nanos = NANOS_PER_SECOND;
 const OK: Sample = Sample {
@@ -603,7 +604,13 @@ fn backoff_grows_to_its_cap_and_jitter_stays_within_its_fraction() {
         max: None,
         jitter: 0.0,
     };
-    assert_eq!(huge.duration(SECOND, u32::MAX), Nanos::MAX, "saturates");
+    // Saturates below FOREVER, which only an isolation lasts: an opening has an end.
+    assert_eq!(huge.duration(SECOND, u32::MAX), FOREVER - 1);
+    let spread_wide = Backoff {
+        jitter: 0.5,
+        ..huge
+    };
+    assert_eq!(spread_wide.spread(FOREVER - 1, 0.99), FOREVER - 1);
 
     let jittered = Backoff {
         multiplier: 1.0,

@@ -282,11 +282,19 @@ fn last_failure(micros: i64) -> Option<f64> {
     (micros >= 0).then(|| micros as f64 / 1e6)
 }
 
+/// A duration the server gave in microseconds; below [`FOREVER`], which only an isolated
+/// circuit's duration is (an opening however long has an end).
 fn nanos_from_micros(micros: i64) -> Nanos {
     u64::try_from(micros.max(0))
         .unwrap_or(0)
         .saturating_mul(1_000)
+        .min(FOREVER - 1)
 }
+
+/// The cached deadline of an ISOLATED circuit: no other state's deadline is this late (see
+/// [`Shared::adopt`]), so that the hot path's rejection tells isolated from open by the deadline
+/// alone, whichever of the two stores it sees first.
+const ISOLATED_DEADLINE: Nanos = Nanos::MAX;
 
 #[allow(clippy::too_many_arguments)]
 fn transition_of(
@@ -471,8 +479,11 @@ struct Shared {
     /// re-read of the shared state succeeds.
     local_only: AtomicBool,
     /// [`Hold::ISOLATED`] or [`Hold::DISABLED`] while the cached state is, else 0: what the
-    /// summary cannot tell (it says OPEN for the first, unknown for the second), read on the
-    /// slow paths only, so that neither state costs a round trip per call.
+    /// summary cannot tell (it says unknown for a disabled circuit), read on the slow paths
+    /// only, so that a disabled circuit costs no round trip per call. Kept while the server is
+    /// away (the fleet's last state, or a move made by hand meanwhile): the operator's state
+    /// holds whatever `store_unavailable` says. An isolated circuit's hot path goes by its
+    /// deadline ([`ISOLATED_DEADLINE`]).
     hold: AtomicU8,
 }
 
@@ -548,8 +559,12 @@ impl Shared {
                 None => 0,
             },
             // Until reset(): rejected locally for good (see `try_acquire`).
-            State::Isolated => u64::MAX,
+            State::Isolated => ISOLATED_DEADLINE,
             State::Disabled => 0,
+        };
+        let deadline = match update.state {
+            State::Isolated => deadline,
+            _ => deadline.min(ISOLATED_DEADLINE - 1),
         };
         self.deadline.store(deadline, Ordering::Relaxed);
         self.hold.store(Hold::of(update.state), Ordering::Relaxed);
@@ -587,18 +602,23 @@ impl Shared {
                 .store(Summary::UNKNOWN | news, Ordering::Release);
             last
         };
-        self.hold.store(Hold::NONE, Ordering::Relaxed);
-        // Not reported: the process showed the fleet's state already. A held state (isolated,
-        // disabled) is the operator's, for every process; a local one left from an earlier
-        // outage that the fleet has since let go is let go here too.
+        // `hold` stays as the fleet's last state left it: what the operator set holds however
+        // the breaker goes on without the server (see `acquire_locally`). Not reported: the
+        // process showed the fleet's state already. A local held state left from an earlier
+        // outage that the fleet has since let go is let go here too. An opening goes on for
+        // what is left of the fleet's (its backoff, its `open(duration)`), not for a local one.
         let (config, local) = (&self.config, &self.local);
+        let left = self.deadline.load(Ordering::Relaxed).saturating_sub(mono());
         let _ = match (last, local.view(config).state) {
             (Some(State::Isolated), held) if held != State::Isolated => local.isolate(config),
             (Some(State::Disabled), held) if held != State::Disabled => local.disable(config),
             (
-                Some(State::Open | State::HalfOpen),
+                Some(state @ (State::Open | State::HalfOpen)),
                 State::Closed | State::Isolated | State::Disabled,
-            ) => local.force_open(config, None),
+            ) => local.force_open(
+                config,
+                (state == State::Open && left > 0).then_some(left.min(FOREVER - 1)),
+            ),
             (Some(State::Closed), State::Isolated | State::Disabled) => local.reset(config),
             _ => Ok(None),
         };
@@ -1539,7 +1559,21 @@ impl RedisBreakerStore {
 
     /// A decision without the server, as `store_unavailable` says.
     fn acquire_locally(&self, config: &Config) -> Admission {
-        match self.inner().settings.unavailable {
+        let unavailable = self.inner().settings.unavailable;
+        // What the operator set for the fleet holds whatever `store_unavailable` says.
+        match self.shared.hold.load(Ordering::Relaxed) {
+            Hold::ISOLATED => {
+                return Admission::Rejected(Rejection {
+                    state: State::Isolated,
+                    retry_after: FOREVER,
+                })
+            }
+            Hold::DISABLED if unavailable != Unavailable::Local => {
+                return Admission::Admitted(Ticket::closed(0), None)
+            }
+            _ => {}
+        }
+        match unavailable {
             Unavailable::Local => self.shared.local.admit(config),
             Unavailable::Closed => Admission::Admitted(Ticket::closed(0), None),
             Unavailable::Open => Admission::Rejected(Rejection {
@@ -1589,7 +1623,27 @@ impl RedisBreakerStore {
     }
 
     fn snapshot_locally(&self, config: &Config) -> Snapshot {
-        match self.inner().settings.unavailable {
+        let unavailable = self.inner().settings.unavailable;
+        // As `acquire_locally` decides: what the operator set first.
+        let held = match self.shared.hold.load(Ordering::Relaxed) {
+            Hold::ISOLATED => Some((State::Isolated, FOREVER, FOREVER)),
+            Hold::DISABLED => Some((State::Disabled, 0, config.recovery_timeout)),
+            _ => None,
+        };
+        if let (Some((state, retry_after, open_duration)), false) =
+            (held, unavailable == Unavailable::Local)
+        {
+            return Snapshot {
+                state,
+                failure_count: 0,
+                success_count: 0,
+                trials_in_flight: 0,
+                last_failure_time: None,
+                retry_after,
+                open_duration,
+            };
+        }
+        match unavailable {
             Unavailable::Local => self.shared.local.view(config),
             Unavailable::Closed => Snapshot {
                 state: State::Closed,
@@ -1646,6 +1700,9 @@ impl RedisBreakerStore {
         duration: Option<Nanos>,
     ) -> Option<Transition> {
         let local = &self.shared.local;
+        // Without the server, the operator's move is this process's until it rejoins (with
+        // it, the reply sets the same).
+        self.shared.hold.store(Hold::of(to), Ordering::Relaxed);
         let result = match to {
             State::Open => local.force_open(config, duration),
             State::Isolated => local.isolate(config),
@@ -1687,18 +1744,18 @@ impl Store for RedisBreakerStore {
         match summary & Summary::STATE_BITS {
             Summary::CLOSED => Some(Admission::Admitted(Ticket::shared(generation, None), None)),
             Summary::OPEN | Summary::HALF_OPEN => {
-                let open = summary & Summary::STATE_BITS == Summary::OPEN;
-                if open && self.shared.hold.load(Ordering::Relaxed) == Hold::ISOLATED {
+                let deadline = self.shared.deadline.load(Ordering::Relaxed);
+                if deadline == ISOLATED_DEADLINE {
                     return Some(Admission::Rejected(Rejection {
                         state: State::Isolated,
                         retry_after: FOREVER,
                     }));
                 }
                 let now = mono();
-                let deadline = self.shared.deadline.load(Ordering::Relaxed);
                 if now >= deadline {
                     return None;
                 }
+                let open = summary & Summary::STATE_BITS == Summary::OPEN;
                 Some(Admission::Rejected(Rejection {
                     state: if open { State::Open } else { State::HalfOpen },
                     retry_after: if open { deadline - now } else { 0 },

@@ -56,9 +56,10 @@ end
 -- recovery_timeout times recovery_backoff for each trial failed since the circuit last closed
 -- (ft), up to max_recovery_timeout, spread by up to recovery_jitter of itself. -1 (the plain
 -- recovery_timeout, as the hash has always said) when neither is set.
--- Capped, as the in-memory breaker's nanoseconds saturate, below 2^64 ns: a longer one would not
--- fit the integer replies, nor the keys' EXPIRE.
-local LONGEST = 18446744073709550
+-- Capped, as the in-memory breaker's are, below 2^64 - 1 ns (which means "until reset()"): a
+-- longer one would not fit the integer replies, nor the keys' EXPIRE. A double holds this one
+-- exactly (a multiple of 4 past 2^54), and times 1000 it is below 2^64 - 1.
+local LONGEST = 18446744073709548
 local function next_duration(s)
     if backoff == 1 and jitter == 0 then return -1 end
     local d = recovery
