@@ -313,22 +313,24 @@ fn the_backoff_grows_with_each_trial_failed_anywhere_in_the_fleet() {
     assert_eq!(open_duration(&b), 100 * MS);
 }
 
-#[test]
-fn a_backoff_past_any_clock_stays_open_for_centuries_for_the_fleet() {
-    // 1e300 times the recovery timeout does not fit a reply or an EXPIRE: capped (as the
-    // in-memory breaker's nanoseconds saturate), the circuit stays open rather than wrapping to
-    // a duration that has passed.
-    let Some(server) = server() else { return };
+/// Two processes' breakers `name` (one failure opens; a 50 ms recovery timeout times
+/// `backoff` per failed trial), opened by a failure in A and again by a trial failed in B: the
+/// fleet's second opening, the backoff's.
+fn after_a_failed_trial(
+    server: &Server,
+    name: &str,
+    backoff: f64,
+) -> (Config, RedisBreakerStore, RedisBreakerStore) {
     let config = config(1, 50, 1, TrialTimeout::RecoveryTimeout)
         .with_policies(Policies {
-            recovery_backoff: Some(1e300),
+            recovery_backoff: Some(backoff),
             ..Policies::default()
         })
         .unwrap();
     let store = || {
         RedisStore::new(&server.url, settings())
             .unwrap()
-            .breaker("forever", config)
+            .breaker(name, config)
     };
     let (a, b) = (store(), store());
     let ticket = admit(&a, &config).unwrap();
@@ -338,6 +340,16 @@ fn a_backoff_past_any_clock_stays_open_for_centuries_for_the_fleet() {
     });
     let trial = admit(&b, &config).unwrap();
     b.record(&config, trial, Outcome::Failure, None).unwrap();
+    (config, a, b)
+}
+
+#[test]
+fn a_backoff_past_any_clock_stays_open_for_centuries_for_the_fleet() {
+    // 1e300 times the recovery timeout does not fit a reply or an EXPIRE: capped (as the
+    // in-memory breaker's nanoseconds saturate), the circuit stays open rather than wrapping to
+    // a duration that has passed.
+    let Some(server) = server() else { return };
+    let (config, a, b) = after_a_failed_trial(&server, "forever", 1e300);
     const CENTURY: u64 = 100 * 365 * 24 * 3600 * NANOS_PER_SECOND;
     for store in [&a, &b] {
         let snapshot = store.snapshot(&config).unwrap();
@@ -488,25 +500,7 @@ fn isolated_and_disabled_hold_for_the_fleet_and_outlive_the_server() {
 #[test]
 fn without_the_server_an_opening_goes_on_for_what_is_left_of_the_fleets() {
     let Some(server) = server() else { return };
-    let config = config(1, 50, 1, TrialTimeout::RecoveryTimeout)
-        .with_policies(Policies {
-            recovery_backoff: Some(100.0),
-            ..Policies::default()
-        })
-        .unwrap();
-    let store = || {
-        RedisStore::new(&server.url, settings())
-            .unwrap()
-            .breaker("left", config)
-    };
-    let (a, b) = (store(), store());
-    let ticket = admit(&a, &config).unwrap();
-    a.record(&config, ticket, Outcome::Failure, None).unwrap();
-    wait_for("half-open", || {
-        b.snapshot(&config).unwrap().state == State::HalfOpen
-    });
-    let trial = admit(&b, &config).unwrap();
-    b.record(&config, trial, Outcome::Failure, None).unwrap();
+    let (config, a, b) = after_a_failed_trial(&server, "left", 100.0);
     assert_eq!(a.snapshot(&config).unwrap().open_duration, 5_000 * MS);
     drop(server);
     for store in [&a, &b] {

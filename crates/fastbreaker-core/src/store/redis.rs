@@ -592,16 +592,18 @@ impl Shared {
     /// the fleet stays open in every process). A local state that is already open is kept as it
     /// is.
     fn degrade(&self) {
-        let last = {
-            let mut cache = self.cache.lock();
-            cache.degraded = true;
-            self.local_only.store(true, Ordering::Release);
-            let last = cache.known.take().map(|known| known.state);
-            let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
-            self.summary
-                .store(Summary::UNKNOWN | news, Ordering::Release);
-            last
-        };
+        let mut cache = self.cache.lock();
+        cache.degraded = true;
+        let last = cache.known.take().map(|known| known.state);
+        let news = self.summary.load(Ordering::Relaxed) & Summary::NEWS;
+        self.summary
+            .store(Summary::UNKNOWN | news, Ordering::Release);
+        // Carried over under the cache's lock (the local one inside it, as `observe` takes them),
+        // and only then is the local state the one to ask (`local_only`): a caller that found the
+        // server gone while another thread degrades this breaker waits here for it (see
+        // `RedisBreakerStore::unreachable`), and the hot path goes to the server (and so here)
+        // meanwhile, rather than to a local state not carried over yet.
+        //
         // `hold` stays as the fleet's last state left it: what the operator set holds however
         // the breaker goes on without the server (see `acquire_locally`). Not reported: the
         // process showed the fleet's state already. A local held state left from an earlier
@@ -622,6 +624,8 @@ impl Shared {
             (Some(State::Closed), State::Isolated | State::Disabled) => local.reset(config),
             _ => Ok(None),
         };
+        self.local_only.store(true, Ordering::Release);
+        drop(cache);
     }
 
     /// Adopts a state read from the server (a resync, or a message without a transition) and
@@ -1620,6 +1624,9 @@ impl RedisBreakerStore {
 
     fn unreachable(&self, error: &StoreError) {
         self.inner().fail(&self.shared, error);
+        // Whichever thread degrades the store's breakers (the first to find the server gone),
+        // this one goes on locally only once its own breaker's state is carried over.
+        self.shared.degrade();
     }
 
     fn snapshot_locally(&self, config: &Config) -> Snapshot {
