@@ -143,3 +143,22 @@ def test_disable_lets_every_process_of_a_fleet_call_and_counts_nothing(
     assert wait_for(lambda: b.state is CircuitState.CLOSED)
     drain(b, failing(), 1)
     assert wait_for(lambda: a.state is CircuitState.OPEN), "counting again, for the fleet"
+
+
+def test_a_local_isolation_the_fleet_has_let_go_is_let_go_at_the_next_outage(
+    redis_server: RedisServer, unique_name: str
+):
+    a, b, _ = fleet_of_two(redis_server, unique_name)
+    a.isolate()
+    assert wait_for(lambda: rejected_as_isolated(b))
+    redis_server.kill()
+    b.get_status()  # finds the server gone: the process holds the isolation on its own
+    assert rejected_as_isolated(b)
+    redis_server.start()  # empty
+    assert wait_for(lambda: b.get_status()["store_reachable"], 6.0)
+    a.reset()  # the fleet lets it go
+    assert wait_for(lambda: outcome(b) == "passed")
+    redis_server.kill()
+    b.get_status()  # the second outage: the fleet's last state was closed
+    assert b.get_status()["state"] == "closed"
+    assert outcome(b) == "passed"
