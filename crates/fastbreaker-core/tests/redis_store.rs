@@ -106,16 +106,26 @@ fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// The breaker `name` in two processes of a fleet: each on a store of its own (own
+/// connections, subscriber, cache and origin) on `server`.
+fn two_processes(
+    server: &Server,
+    name: &str,
+    config: Config,
+) -> (RedisBreakerStore, RedisBreakerStore) {
+    let store = || {
+        RedisStore::new(&server.url, settings())
+            .unwrap()
+            .breaker(name, config)
+    };
+    (store(), store())
+}
+
 #[test]
 fn failures_count_across_the_fleet_and_a_success_anywhere_resets_them() {
     let Some(server) = server() else { return };
     let config = config(3, 60_000, 1, TrialTimeout::RecoveryTimeout);
-    let a = RedisStore::new(&server.url, settings())
-        .unwrap()
-        .breaker("db", config);
-    let b = RedisStore::new(&server.url, settings())
-        .unwrap()
-        .breaker("db", config);
+    let (a, b) = two_processes(&server, "db", config);
 
     let ticket = admit(&a, &config).unwrap();
     assert_eq!(
@@ -227,12 +237,7 @@ fn the_trial_cap_holds_for_the_whole_fleet_and_hung_trials_give_their_slot_back(
 fn reset_and_open_act_on_the_whole_fleet() {
     let Some(server) = server() else { return };
     let config = config(5, 60_000, 1, TrialTimeout::RecoveryTimeout);
-    let a = RedisStore::new(&server.url, settings())
-        .unwrap()
-        .breaker("x", config);
-    let b = RedisStore::new(&server.url, settings())
-        .unwrap()
-        .breaker("x", config);
+    let (a, b) = two_processes(&server, "x", config);
     let ticket = admit(&a, &config).unwrap();
     let opened = b
         .force_open(&config, None)
@@ -265,12 +270,7 @@ fn the_backoff_grows_with_each_trial_failed_anywhere_in_the_fleet() {
             ..Policies::default()
         })
         .unwrap();
-    let store = || {
-        RedisStore::new(&server.url, settings())
-            .unwrap()
-            .breaker("backoff", config)
-    };
-    let (a, b) = (store(), store());
+    let (a, b) = two_processes(&server, "backoff", config);
     let open_duration = |store: &RedisBreakerStore| {
         let snapshot = store.snapshot(&config).unwrap();
         assert_eq!(snapshot.state, State::Open);
@@ -327,12 +327,7 @@ fn after_a_failed_trial(
             ..Policies::default()
         })
         .unwrap();
-    let store = || {
-        RedisStore::new(&server.url, settings())
-            .unwrap()
-            .breaker(name, config)
-    };
-    let (a, b) = (store(), store());
+    let (a, b) = two_processes(server, name, config);
     let ticket = admit(&a, &config).unwrap();
     a.record(&config, ticket, Outcome::Failure, None).unwrap();
     wait_for("half-open", || {
@@ -381,12 +376,7 @@ fn the_jitter_spreads_each_opening_of_the_fleet_within_its_bounds() {
             ..Policies::default()
         })
         .unwrap();
-    let store = || {
-        RedisStore::new(&server.url, settings())
-            .unwrap()
-            .breaker("jitter", config)
-    };
-    let (a, b) = (store(), store());
+    let (a, b) = two_processes(&server, "jitter", config);
     let mut durations = Vec::new();
     for round in 0..20 {
         let opener = if round % 2 == 0 { &a } else { &b };

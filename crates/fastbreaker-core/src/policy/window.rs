@@ -84,6 +84,13 @@ fn count(total: &AtomicI64) -> u64 {
     total.load(Ordering::Relaxed).max(0) as u64
 }
 
+/// Whether nothing in a window failed or was slow, by its running totals (no rate can be
+/// reached: the quiet paths' check, and `TimeWindow::record_at`'s).
+#[inline(always)]
+fn all_well(failures: &AtomicI64, slow: &AtomicI64) -> bool {
+    count(failures) == 0 && count(slow) == 0
+}
+
 /// The last `size` outcomes.
 #[derive(Debug)]
 pub struct CountWindow {
@@ -120,7 +127,7 @@ impl CountWindow {
     /// [`CountWindow::record`]. The hot path.
     #[inline(always)]
     pub fn record_quiet_success(&self) -> bool {
-        if self.failures.load(Ordering::Relaxed) > 0 || self.slow.load(Ordering::Relaxed) > 0 {
+        if !all_well(&self.failures, &self.slow) {
             return false;
         }
         self.put(Sample {
@@ -324,7 +331,7 @@ impl TimeWindow {
     /// record it with [`TimeWindow::record`]. The hot path.
     #[inline(always)]
     pub fn record_quiet_success(&self, clock: impl Fn() -> Nanos + Copy) -> bool {
-        if self.failures.load(Ordering::Relaxed) > 0 || self.slow.load(Ordering::Relaxed) > 0 {
+        if !all_well(&self.failures, &self.slow) {
             return false;
         }
         let limit = self.limit.load(Ordering::Relaxed);
@@ -398,7 +405,7 @@ impl TimeWindow {
             bucket.slow.fetch_add(1, Ordering::Relaxed);
             self.slow.fetch_add(1, Ordering::Relaxed);
         }
-        if count(&self.failures) == 0 && count(&self.slow) == 0 {
+        if all_well(&self.failures, &self.slow) {
             return None;
         }
         Some(self.read())

@@ -1631,45 +1631,26 @@ impl RedisBreakerStore {
 
     fn snapshot_locally(&self, config: &Config) -> Snapshot {
         let unavailable = self.inner().settings.unavailable;
-        // As `acquire_locally` decides: what the operator set first.
-        let held = match self.shared.hold.load(Ordering::Relaxed) {
-            Hold::ISOLATED => Some((State::Isolated, FOREVER, FOREVER)),
-            Hold::DISABLED => Some((State::Disabled, 0, config.recovery_timeout)),
-            _ => None,
-        };
-        if let (Some((state, retry_after, open_duration)), false) =
-            (held, unavailable == Unavailable::Local)
-        {
-            return Snapshot {
-                state,
-                failure_count: 0,
-                success_count: 0,
-                trials_in_flight: 0,
-                last_failure_time: None,
-                retry_after,
-                open_duration,
-            };
+        if unavailable == Unavailable::Local {
+            return self.shared.local.view(config);
         }
-        match unavailable {
-            Unavailable::Local => self.shared.local.view(config),
-            Unavailable::Closed => Snapshot {
-                state: State::Closed,
-                failure_count: 0,
-                success_count: 0,
-                trials_in_flight: 0,
-                last_failure_time: None,
-                retry_after: 0,
-                open_duration: config.recovery_timeout,
-            },
-            Unavailable::Open => Snapshot {
-                state: State::Open,
-                failure_count: 0,
-                success_count: 0,
-                trials_in_flight: 0,
-                last_failure_time: None,
-                retry_after: RETRY_INTERVAL.as_nanos() as u64,
-                open_duration: RETRY_INTERVAL.as_nanos() as u64,
-            },
+        // As `acquire_locally` decides: what the operator set for the fleet first, else what
+        // `store_unavailable` says.
+        let retry = RETRY_INTERVAL.as_nanos() as u64;
+        let (state, retry_after, open_duration) = match self.shared.hold.load(Ordering::Relaxed) {
+            Hold::ISOLATED => (State::Isolated, FOREVER, FOREVER),
+            Hold::DISABLED => (State::Disabled, 0, config.recovery_timeout),
+            _ if unavailable == Unavailable::Closed => (State::Closed, 0, config.recovery_timeout),
+            _ => (State::Open, retry, retry),
+        };
+        Snapshot {
+            state,
+            failure_count: 0,
+            success_count: 0,
+            trials_in_flight: 0,
+            last_failure_time: None,
+            retry_after,
+            open_duration,
         }
     }
 
@@ -1839,12 +1820,14 @@ impl Store for RedisBreakerStore {
                 return Some(None);
             }
             let quiet = Summary::quiet_closed(ticket.generation());
-            match outcome {
-                _ if trip.is_some() => {}
-                Outcome::Success if summary == quiet => return Some(None),
-                // An ignored outcome of a call admitted while CLOSED changes nothing, late or not.
-                Outcome::Ignored => return Some(None),
-                _ => {}
+            if trip.is_none() {
+                match outcome {
+                    Outcome::Success if summary == quiet => return Some(None),
+                    // An ignored outcome of a call admitted while CLOSED changes nothing, late or
+                    // not.
+                    Outcome::Ignored => return Some(None),
+                    _ => {}
+                }
             }
         }
         if self.local_only() {
