@@ -29,6 +29,7 @@ pub mod permit;
 pub mod protected;
 mod python;
 pub mod registry;
+mod stop_iteration;
 pub mod store;
 pub mod testing;
 
@@ -98,6 +99,7 @@ pub mod _core {
         crate::refuse_sub_interpreters()?;
         m.add("__version__", env!("CARGO_PKG_VERSION"))?;
         crate::awaitable::enable_slots(m.py());
+        crate::stop_iteration::init(m.py())?;
         crate::protected::enable_vectorcall(m.py())
     }
 }

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import gc
 import inspect
+import pickle
 import sys
+import sysconfig
 import traceback
 import types
 import warnings
@@ -119,6 +122,143 @@ def test_a_returned_object_gains_and_loses_no_reference_on_the_way():
         gc.collect()
         assert sys.getrefcount(result) == before, type(result)
     assert calls(breaker) == counts(success=6000)
+
+
+# From 3.12 `await` takes a result from a StopIteration, which on 3.12 and 3.13 (with a GIL) the
+# call makes from a free list of one: the memory of the last one, cleared when it was dropped.
+REUSES_STOP_ITERATION = (
+    sys.implementation.name == "cpython"
+    and (3, 12) <= sys.version_info[:2] <= (3, 13)
+    and not sysconfig.get_config_var("Py_GIL_DISABLED")
+)
+
+
+def returning() -> Any:
+    breaker = CircuitBreaker()
+
+    @breaker
+    async def give(result: Any) -> Any:
+        return result
+
+    return give
+
+
+def stop_of(call: Any) -> StopIteration:
+    """The StopIteration that ends `call` at its first step."""
+    try:
+        next(call)
+    except StopIteration as stop:
+        return stop
+    raise AssertionError("the call did not end at its first step")
+
+
+def test_a_result_is_let_go_as_soon_as_whoever_took_it_lets_go():
+    # The StopIteration the result travels in is kept for the next one, emptied: the result must
+    # not live on in it (no garbage collection needed: the last reference goes at the `del`).
+    give = returning()
+
+    class Result:
+        pass
+
+    async def awaiting() -> None:
+        for _ in range(3):
+            result = await give(Result())
+            alive = weakref.ref(result)
+            del result
+            assert alive() is None
+
+    asyncio.run(awaiting())
+    for _ in range(3):
+        alive = weakref.ref(stop_of(give(Result())).value)
+        assert alive() is None
+
+
+def test_a_stop_iteration_or_its_arguments_kept_by_whoever_caught_them_never_change():
+    give = returning()
+    kept = [stop_of(give(number)) for number in range(5)]
+    args_only = [stop_of(give(number)).args for number in range(5, 10)]
+
+    async def awaiting() -> List[int]:
+        return [await give(number) for number in range(10, 20)]
+
+    assert asyncio.run(awaiting()) == list(range(10, 20))
+    assert [(stop.value, stop.args) for stop in kept] == [(n, (n,)) for n in range(5)]
+    assert args_only == [(n,) for n in range(5, 10)]
+
+
+@pytest.mark.skipif(not REUSES_STOP_ITERATION, reason="no StopIteration is kept here")
+def test_an_emptied_arguments_tuple_found_through_the_collector_is_left_alone():
+    # The tuple of the last StopIteration's arguments waits, emptied, for the next one. The
+    # collector tracks it, so anyone can take hold of it: then it is never filled again.
+    give = returning()
+    stop = stop_of(give("first"))
+    kept_id = id(stop.args)
+    del stop
+    found = [obj for obj in gc.get_objects() if id(obj) == kept_id]
+    assert found == [(None,)]
+    assert [stop_of(give(number)).value for number in range(3)] == [0, 1, 2]
+    assert found == [(None,)]
+
+
+@pytest.mark.skipif(not REUSES_STOP_ITERATION, reason="no StopIteration is kept here")
+def test_an_emptied_arguments_tuple_the_collector_let_go_of_is_tracked_again_once_filled():
+    give = returning()
+    stop = stop_of(give("first"))
+    kept_id = id(stop.args)
+    del stop
+    gc.collect()  # holding only None, the tuple is no longer tracked (nothing to follow)
+    assert not any(id(obj) == kept_id for obj in gc.get_objects())
+    stop = stop_of(give([]))  # a list can be in a cycle: the tuple holding it must be tracked
+    assert id(stop.args) == kept_id
+    assert gc.is_tracked(stop.args)
+
+
+def test_what_was_set_on_a_stop_iteration_is_gone_from_the_next():
+    give = returning()
+    stop = stop_of(give("first"))
+    first = id(stop)
+    stop.__cause__ = ValueError("cause")  # also sets __suppress_context__
+    if sys.version_info >= (3, 11):
+        stop.add_note("a note")
+    stop.extra = "attribute"
+    del stop
+    stop = stop_of(give("second"))
+    if REUSES_STOP_ITERATION:
+        assert id(stop) == first  # the same memory: this test checks what reusing it leaves
+    assert (stop.value, stop.args) == ("second", ("second",))
+    assert stop.__cause__ is None and stop.__context__ is None
+    assert stop.__suppress_context__ is False
+    assert not hasattr(stop, "__notes__") and not hasattr(stop, "extra")
+
+
+def test_a_stop_iteration_passes_for_one_and_copies_as_a_plain_one():
+    stop = stop_of(returning()((1, 2)))
+    assert isinstance(stop, StopIteration)
+    assert type(stop).__name__ == "StopIteration"
+    assert (repr(stop), str(stop)) == ("StopIteration((1, 2))", "(1, 2)")
+    stop.extra = "attribute"
+    for copied in (copy.copy(stop), copy.deepcopy(stop), pickle.loads(pickle.dumps(stop))):
+        assert type(copied) is StopIteration
+        assert (copied.value, copied.args, copied.extra) == ((1, 2), ((1, 2),), "attribute")
+
+
+def test_a_result_whose_finaliser_drives_another_call_as_the_stop_iteration_goes():
+    # The StopIteration holds the last reference to the result: its finaliser runs while the
+    # StopIteration is being emptied for reuse, and makes and drops another one.
+    give = returning()
+    seen: List[Any] = []
+
+    class Noisy:
+        def __del__(self) -> None:
+            seen.append(stop_of(give("inner")).value)
+
+    for number in range(3):
+        try:
+            next(give(Noisy()))
+        except StopIteration:
+            pass
+        assert stop_of(give(number)).value == number
+    assert seen == ["inner"] * 3
 
 
 def test_a_just_started_call_takes_only_none():
@@ -365,16 +505,19 @@ def test_a_reference_cycle_through_a_call_is_collected():
     async def holder(box: List[Any]) -> None:
         await suspend()
 
-    box: List[Any] = []
-    call = holder(box)
-    box.append(call)  # the call -> its coroutine -> box -> the call
-    call.send(None)
-    alive = weakref.ref(call)
-    del call, box
-    gc.collect()
-    assert alive() is None
+    # Calls are made from a free list: the first from new memory, the next from the last one's.
+    for _ in range(3):
+        box: List[Any] = []
+        call = holder(box)
+        box.append(call)  # the call -> its coroutine -> box -> the call
+        assert gc.is_tracked(call)
+        call.send(None)
+        alive = weakref.ref(call)
+        del call, box
+        gc.collect()
+        assert alive() is None
     # Collected while running: it will never end; counted as a cancelled call is.
-    assert calls(breaker) == counts(ignored=1)
+    assert calls(breaker) == counts(ignored=3)
 
 
 def test_a_cancelled_trial_gives_back_its_slot():
