@@ -26,22 +26,8 @@ use fastbreaker_core::{Outcome, Ticket};
 use crate::breaker::PyCircuitBreaker;
 use crate::errors::internal_error;
 use crate::python;
-
-/// PyO3 0.30 gives a class with a free list its reused objects untracked by the garbage
-/// collector (`PyObject_Init` does not track; PyO3/pyo3#6442), and a reference cycle through an
-/// untracked object is never collected. A guarded call is in one as soon as the coroutine it
-/// drives holds it (`asyncio.current_task()` in a local does). Tracked here, once the object is
-/// whole, as PyO3's fix does. Out of line: inlined into `protected_vectorcall`, which inlines the
-/// paths that lead here, it cost the synchronous success path registers.
-#[inline(never)]
-fn track(call: &Bound<'_, GuardedCall>) {
-    // SAFETY: attached; `call` is a live object of a collected type, fully initialised.
-    unsafe {
-        if ffi::PyObject_GC_IsTracked(call.as_ptr()) == 0 {
-            ffi::PyObject_GC_Track(call.as_ptr().cast());
-        }
-    }
-}
+#[cfg(not(Py_GIL_DISABLED))]
+use crate::spare::Spare;
 
 /// Where a guarded call is.
 enum Step {
@@ -58,23 +44,12 @@ enum Step {
 
 /// An awaitable protected call (see the module documentation).
 // Immutable (3.10+): assigning a dunder on the class would have CPython recompute the slots this
-// module writes itself (`enable_slots`). A free list: one is made and dropped per call, and
-// reusing the memory saves an allocation, its zeroing and its freeing (about 150 instructions of
-// the ~2,400 an awaited call costs on 3.12); see `track` for what it needs.
+// module writes itself (`enable_slots`).
 #[cfg_attr(
     Py_3_10,
-    pyclass(
-        frozen,
-        immutable_type,
-        weakref,
-        freelist = 8,
-        module = "fastbreaker._core"
-    )
+    pyclass(frozen, immutable_type, weakref, module = "fastbreaker._core")
 )]
-#[cfg_attr(
-    not(Py_3_10),
-    pyclass(frozen, weakref, freelist = 8, module = "fastbreaker._core")
-)]
+#[cfg_attr(not(Py_3_10), pyclass(frozen, weakref, module = "fastbreaker._core"))]
 pub struct GuardedCall {
     breaker: Py<PyCircuitBreaker>,
     step: Mutex<Step>,
@@ -163,12 +138,6 @@ impl GuardedCall {
             step: Mutex::new(Step::Pending(coroutine)),
             fallback,
         }
-    }
-
-    /// A new call, as handed to Python: tracked by the garbage collector (see `track`).
-    pub(crate) fn tracked(call: Bound<'_, GuardedCall>) -> Bound<'_, PyAny> {
-        track(&call);
-        call.into_any()
     }
 
     /// Drives the call one step: starts it first if it has not started.
@@ -418,15 +387,65 @@ unsafe extern "C" fn am_await(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
     }
 }
 
+/// The memory of the last call dropped, for the next (see `spare`).
+#[cfg(not(Py_GIL_DISABLED))]
+static SPARE: Spare = Spare::new();
+
+/// `tp_alloc`: a new object as `PyType_GenericAlloc` makes one (zeroed, one reference, tracked by
+/// the garbage collector), in the memory of the last one dropped when there is one.
+///
+/// # Safety
+/// Called by PyO3 (as the type's allocator), attached, with `tp` this type.
+#[cfg(not(Py_GIL_DISABLED))]
+unsafe extern "C" fn alloc(
+    tp: *mut ffi::PyTypeObject,
+    nitems: ffi::Py_ssize_t,
+) -> *mut ffi::PyObject {
+    let kept = SPARE.take();
+    // SAFETY: as the caller guarantees. Kept memory is a whole object of this type, freed by
+    // `free` after PyO3's deallocator stopped tracking it and dropped its contents: zeroed, made
+    // an object again by `PyObject_Init` (a reference, and one on its type) and tracked, it is
+    // what a new allocation would be; PyO3 then writes the contents. `nitems` is 0 (not a
+    // variable-size type).
+    unsafe {
+        if kept.is_null() {
+            return ffi::PyType_GenericAlloc(tp, nitems);
+        }
+        std::ptr::write_bytes(kept.cast::<u8>(), 0, (*tp).tp_basicsize as usize);
+        ffi::PyObject_Init(kept, tp);
+        ffi::PyObject_GC_Track(kept.cast());
+        kept
+    }
+}
+
+/// `tp_free`: keeps the memory for the next call, or frees it as `PyObject_GC_Del`.
+///
+/// # Safety
+/// Called by PyO3's deallocator, attached, with `object` a deallocated `GuardedCall`.
+#[cfg(not(Py_GIL_DISABLED))]
+unsafe extern "C" fn free(object: *mut std::ffi::c_void) {
+    if !SPARE.keep(object.cast()) {
+        // SAFETY: as the caller guarantees; the type's own allocator made it (`alloc`).
+        unsafe { ffi::PyObject_GC_Del(object) };
+    }
+}
+
 /// Gives `GuardedCall` the slots through which the interpreter drives it, written as plain C
 /// functions (PyO3 has no option for `am_send`, and its `__next__` must build a `StopIteration`
-/// as a lazy `PyErr`): at import, before any instance exists.
+/// as a lazy `PyErr`), and its allocator (a free list of one: `spare`; PyO3's own `freelist`
+/// leaves reused objects untracked by the garbage collector in 0.30, PyO3/pyo3#6442, and takes a
+/// lock): at import, before any instance exists.
 pub fn enable_slots(py: Python<'_>) {
     let tp = py.get_type::<GuardedCall>().as_type_ptr();
     // SAFETY: the type is ours, a heap type with async slots (it defines `__await__`), and no
     // instance exists yet; `PyType_Modified` drops any cached lookup of the slots.
     unsafe {
         (*tp).tp_iternext = Some(tp_iternext);
+        #[cfg(not(Py_GIL_DISABLED))]
+        {
+            (*tp).tp_alloc = Some(alloc);
+            (*tp).tp_free = Some(free);
+        }
         let slots = (*tp).tp_as_async;
         assert!(!slots.is_null(), "GuardedCall has no async slots");
         (*slots).am_await = Some(am_await);

@@ -597,7 +597,7 @@ impl PyCircuitBreaker {
                 Returned::Coroutine => {
                     drop(guard);
                     let guarded = GuardedCall::new(py, slf.clone().unbind(), value.unbind(), None);
-                    Ok(GuardedCall::tracked(Bound::new(py, guarded)?))
+                    Ok(Bound::new(py, guarded)?.into_any())
                 }
                 // The work is under way: its outcome is recorded when it completes.
                 Returned::Awaitable => {

@@ -29,6 +29,8 @@ pub mod permit;
 pub mod protected;
 mod python;
 pub mod registry;
+#[cfg(not(Py_GIL_DISABLED))]
+mod spare;
 mod stop_iteration;
 pub mod store;
 pub mod testing;

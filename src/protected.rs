@@ -239,7 +239,7 @@ impl Protected {
             coroutine.unbind(),
             fallback.map(Bound::unbind),
         );
-        Ok(GuardedCall::tracked(Bound::new(py, guarded)?))
+        Ok(Bound::new(py, guarded)?.into_any())
     }
 
     /// Whether what it protects is a function (or a protected function, when breakers are

@@ -41,16 +41,14 @@ mod reused {
     use pyo3::{ffi, intern};
 
     use crate::errors::internal_error;
+    use crate::spare::Spare;
 
     /// The subclass, made at import and kept for the life of the process (as PyO3 keeps the
     /// types of its classes).
     static TYPE: AtomicPtr<ffi::PyTypeObject> = AtomicPtr::new(ptr::null_mut());
 
-    /// The memory of one instance, deallocated and cleared, waiting for the next (null: none).
-    /// Every use is made attached, under the GIL; the atomic makes that sound to Rust, not
-    /// faster. (Not for a free-threaded build: its collector finds objects by walking the
-    /// allocator's heaps, where a kept instance would be neither free nor alive.)
-    static SPARE: AtomicPtr<ffi::PyObject> = AtomicPtr::new(ptr::null_mut());
+    /// The memory of the last instance dropped, cleared, for the next (see `spare`).
+    static SPARE: Spare = Spare::new();
 
     /// Makes the subclass, at import.
     pub fn init(py: Python<'_>) -> PyResult<()> {
@@ -145,7 +143,7 @@ mod reused {
         // expects; the collector tracks it again once they are all valid.
         // `PyErr_SetRaisedException` takes the reference.
         unsafe {
-            let spare = take_spare();
+            let spare = SPARE.take();
             let (exc, kept) = if spare.is_null() {
                 let alloc = (*tp).tp_alloc.unwrap_or(ffi::PyType_GenericAlloc);
                 let exc = alloc(tp, 0);
@@ -208,18 +206,6 @@ mod reused {
             }
             args
         }
-    }
-
-    /// The spare instance, taken (null if there is none).
-    fn take_spare() -> *mut ffi::PyObject {
-        SPARE.swap(ptr::null_mut(), Ordering::Acquire)
-    }
-
-    /// Keeps a cleared instance as the spare; false if there is one already.
-    fn keep_spare(exc: *mut ffi::PyObject) -> bool {
-        SPARE
-            .compare_exchange(ptr::null_mut(), exc, Ordering::Release, Ordering::Relaxed)
-            .is_ok()
     }
 
     /// `__reduce__`: `BaseException.__reduce__`'s answer with `StopIteration` for the class, so
@@ -291,7 +277,7 @@ mod reused {
                 (*stop).args = args;
                 ffi::Py_DECREF(value);
             }
-            if !keep_spare(exc) {
+            if !SPARE.keep(exc) {
                 ffi::Py_CLEAR(&mut (*stop).args);
                 let free = (*tp).tp_free.unwrap_or(ffi::PyObject_GC_Del);
                 free(exc.cast());
