@@ -26,7 +26,7 @@ use fastbreaker_core::{Outcome, Ticket};
 use crate::breaker::PyCircuitBreaker;
 use crate::errors::internal_error;
 use crate::python;
-#[cfg(not(Py_GIL_DISABLED))]
+#[cfg(not(any(PyPy, GraalPy, Py_GIL_DISABLED)))]
 use crate::spare::Spare;
 
 /// Where a guarded call is.
@@ -388,25 +388,30 @@ unsafe extern "C" fn am_await(slf: *mut ffi::PyObject) -> *mut ffi::PyObject {
 }
 
 /// The memory of the last call dropped, for the next (see `spare`).
-#[cfg(not(Py_GIL_DISABLED))]
+#[cfg(not(any(PyPy, GraalPy, Py_GIL_DISABLED)))]
 static SPARE: Spare = Spare::new();
 
 /// `tp_alloc`: a new object as `PyType_GenericAlloc` makes one (zeroed, one reference, tracked by
 /// the garbage collector), in the memory of the last one dropped when there is one.
 ///
 /// # Safety
-/// Called by PyO3 (as the type's allocator), attached, with `tp` this type.
-#[cfg(not(Py_GIL_DISABLED))]
+/// Called as the type's allocator (by `object.__new__`, through PyO3's initialiser), attached,
+/// with `tp` this type.
+#[cfg(not(any(PyPy, GraalPy, Py_GIL_DISABLED)))]
 unsafe extern "C" fn alloc(
     tp: *mut ffi::PyTypeObject,
     nitems: ffi::Py_ssize_t,
 ) -> *mut ffi::PyObject {
-    let kept = SPARE.take();
+    // Not a variable-size type: `nitems` is 0, and the kept memory is the type's size.
+    let kept = if nitems == 0 {
+        SPARE.take()
+    } else {
+        std::ptr::null_mut()
+    };
     // SAFETY: as the caller guarantees. Kept memory is a whole object of this type, freed by
     // `free` after PyO3's deallocator stopped tracking it and dropped its contents: zeroed, made
     // an object again by `PyObject_Init` (a reference, and one on its type) and tracked, it is
-    // what a new allocation would be; PyO3 then writes the contents. `nitems` is 0 (not a
-    // variable-size type).
+    // what a new allocation would be; PyO3 then writes the contents.
     unsafe {
         if kept.is_null() {
             return ffi::PyType_GenericAlloc(tp, nitems);
@@ -422,7 +427,7 @@ unsafe extern "C" fn alloc(
 ///
 /// # Safety
 /// Called by PyO3's deallocator, attached, with `object` a deallocated `GuardedCall`.
-#[cfg(not(Py_GIL_DISABLED))]
+#[cfg(not(any(PyPy, GraalPy, Py_GIL_DISABLED)))]
 unsafe extern "C" fn free(object: *mut std::ffi::c_void) {
     if !SPARE.keep(object.cast()) {
         // SAFETY: as the caller guarantees; the type's own allocator made it (`alloc`).
@@ -441,8 +446,10 @@ pub fn enable_slots(py: Python<'_>) {
     // instance exists yet; `PyType_Modified` drops any cached lookup of the slots.
     unsafe {
         (*tp).tp_iternext = Some(tp_iternext);
-        #[cfg(not(Py_GIL_DISABLED))]
-        {
+        // Only for a type without a finaliser: the collector's flag for one survives untracking,
+        // and reused memory would never be finalised again.
+        #[cfg(not(any(PyPy, GraalPy, Py_GIL_DISABLED)))]
+        if (*tp).tp_finalize.is_none() {
             (*tp).tp_alloc = Some(alloc);
             (*tp).tp_free = Some(free);
         }

@@ -29,7 +29,7 @@ pub mod permit;
 pub mod protected;
 mod python;
 pub mod registry;
-#[cfg(not(Py_GIL_DISABLED))]
+#[cfg(not(any(PyPy, GraalPy, Py_GIL_DISABLED)))]
 mod spare;
 mod stop_iteration;
 pub mod store;

@@ -6,7 +6,7 @@
 //! ends before the next one begins, so one kept object of each is enough; reusing it saves an
 //! allocation, its zeroing and its freeing (about 110 instructions of each object's ~170).
 //!
-//! Builds with a GIL only: every use is made attached, so under the GIL, and the atomic makes
+//! CPython builds with a GIL only: every use is made attached, so under the GIL, and the atomic makes
 //! that sound to Rust, not faster. A free-threaded build's collector finds objects by walking the
 //! allocator's heaps, where a kept object would be neither free nor alive.
 

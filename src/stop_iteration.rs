@@ -14,21 +14,34 @@
 //! `await` drops the exception, as before) and keeps its memory for the next one, with its
 //! arguments' tuple (emptied) when nothing else holds that: a free list of one, as CPython keeps
 //! for its own short-lived objects (an `await` ends before the next one begins, so one is
-//! enough). Only code that catches the exception itself (a `next()` on the awaitable) can tell:
-//! `isinstance` holds, a copy or a pickle is a plain `StopIteration`, but `type()` is the
-//! subclass.
+//! enough). Only code that sees the exception itself (a `next()` on the awaitable, a tracer's
+//! exception events) can tell: `isinstance` holds, a copy or a pickle is a plain
+//! `StopIteration`, but `type()` is the subclass.
 //!
 //! Elsewhere (3.9 to 3.11, where only `next()` comes here; 3.14 and later, whose layout this
 //! module does not assume; PyPy and GraalPy) the exception is made the usual way.
 
 // Where the result travels in the reused subclass: CPython 3.12 and 3.13 with a GIL (PyO3 builds
-// for no free-threaded CPython before 3.14).
-#[cfg(all(Py_3_12, not(Py_3_14), not(any(PyPy, GraalPy, Py_GIL_DISABLED))))]
+// for no free-threaded CPython before 3.14), not limited to the stable ABI (whose exceptions'
+// layout is hidden).
+#[cfg(all(
+    Py_3_12,
+    not(Py_3_14),
+    not(any(PyPy, GraalPy, Py_GIL_DISABLED, Py_LIMITED_API))
+))]
 pub use reused::{init, raise};
-#[cfg(not(all(Py_3_12, not(Py_3_14), not(any(PyPy, GraalPy, Py_GIL_DISABLED)))))]
+#[cfg(not(all(
+    Py_3_12,
+    not(Py_3_14),
+    not(any(PyPy, GraalPy, Py_GIL_DISABLED, Py_LIMITED_API))
+)))]
 pub use usual::{init, raise};
 
-#[cfg(all(Py_3_12, not(Py_3_14), not(any(PyPy, GraalPy, Py_GIL_DISABLED))))]
+#[cfg(all(
+    Py_3_12,
+    not(Py_3_14),
+    not(any(PyPy, GraalPy, Py_GIL_DISABLED, Py_LIMITED_API))
+))]
 mod reused {
     use std::ffi::{c_int, c_uint, c_void};
     use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -50,8 +63,12 @@ mod reused {
     /// The memory of the last instance dropped, cleared, for the next (see `spare`).
     static SPARE: Spare = Spare::new();
 
-    /// Makes the subclass, at import.
+    /// Makes the subclass, at import (once: a second import of the module, after it was taken
+    /// out of `sys.modules`, keeps it).
     pub fn init(py: Python<'_>) -> PyResult<()> {
+        if !TYPE.load(Ordering::Acquire).is_null() {
+            return Ok(());
+        }
         // SAFETY: a static type object, ready since the interpreter started.
         let base = unsafe { ffi::PyExc_StopIteration }.cast::<ffi::PyTypeObject>();
         // SAFETY: as above.
@@ -115,11 +132,9 @@ mod reused {
         let tp = unsafe {
             Bound::from_owned_ptr_or_err(py, ffi::PyType_FromSpecWithBases(&mut spec, base.cast()))?
         };
-        let previous = TYPE.swap(tp.into_ptr().cast(), Ordering::AcqRel);
-        debug_assert!(
-            previous.is_null(),
-            "the module is initialised once per process"
-        );
+        // Kept for good: the base's `tp_traverse` does not visit the type, which instances
+        // refer to (a heap type's instances normally keep it alive through the collector).
+        TYPE.store(tp.into_ptr().cast(), Ordering::Release);
         Ok(())
     }
 
@@ -250,32 +265,36 @@ mod reused {
     /// Called by the interpreter, attached, for an instance of the subclass whose last reference
     /// went.
     unsafe extern "C" fn dealloc(exc: *mut ffi::PyObject) {
-        // SAFETY: as the caller guarantees. `tp_clear` (`StopIteration`'s) lets go of the value,
-        // the arguments and whatever was set on the way (traceback, context, notes...), and
-        // leaves those fields null; the tuple taken out before is ours alone (one reference, one
-        // item). Letting go of an object can run code (a `__del__`), which may raise and drop
-        // another instance: only `SPARE` is shared, and it is taken and kept atomically. A kept
-        // instance keeps no reference to its type (`PyObject_Init` takes a new one).
+        // SAFETY: as the caller guarantees. `tp_clear` (`StopIteration`'s) lets go of the value
+        // and whatever was set on the way (traceback, context, notes...), and leaves those fields
+        // null. Letting go of an object can run code, which may raise and drop another instance:
+        // only `SPARE` is shared, and it is taken and kept atomically, last. A kept instance
+        // keeps no reference to its type (`PyObject_Init` takes a new one). Neither the type nor
+        // its base has a finaliser (`tp_finalize`), so the flag the collector keeps for one
+        // (which survives untracking) never needs resetting on reuse.
         unsafe {
             let tp = ffi::Py_TYPE(exc);
             ffi::PyObject_GC_UnTrack(exc.cast());
             let stop = exc.cast::<ffi::PyStopIterationObject>();
-            let args = (*stop).args;
-            let keep_args = !args.is_null()
-                && ffi::PyTuple_CheckExact(args) != 0
-                && ffi::PyTuple_GET_SIZE(args) == 1
-                && ffi::Py_REFCNT(args) == 1;
-            if keep_args {
-                (*stop).args = ptr::null_mut();
-            }
+            // The arguments' tuple is taken out before the clearing, which can run code (a
+            // `__del__`) that takes hold of it (through `gc.get_objects()`): it is kept only if,
+            // after that, it is still a one-item tuple that nothing else holds.
+            let args = std::mem::replace(&mut (*stop).args, ptr::null_mut());
             if let Some(clear) = (*tp).tp_clear {
                 clear(exc);
             }
-            if keep_args {
-                let value = ffi::PyTuple_GET_ITEM(args, 0);
-                ffi::PyTuple_SET_ITEM(args, 0, ffi::Py_NewRef(ffi::Py_None()));
-                (*stop).args = args;
-                ffi::Py_DECREF(value);
+            if !args.is_null() {
+                if ffi::PyTuple_CheckExact(args) != 0
+                    && ffi::PyTuple_GET_SIZE(args) == 1
+                    && ffi::Py_REFCNT(args) == 1
+                {
+                    let value = ffi::PyTuple_GET_ITEM(args, 0);
+                    ffi::PyTuple_SET_ITEM(args, 0, ffi::Py_NewRef(ffi::Py_None()));
+                    (*stop).args = args;
+                    ffi::Py_DECREF(value);
+                } else {
+                    ffi::Py_DECREF(args);
+                }
             }
             if !SPARE.keep(exc) {
                 ffi::Py_CLEAR(&mut (*stop).args);
@@ -292,7 +311,11 @@ mod usual {
     use pyo3::prelude::*;
 
     /// Nothing to make.
-    #[cfg(not(all(Py_3_12, not(Py_3_14), not(any(PyPy, GraalPy, Py_GIL_DISABLED)))))]
+    #[cfg(not(all(
+        Py_3_12,
+        not(Py_3_14),
+        not(any(PyPy, GraalPy, Py_GIL_DISABLED, Py_LIMITED_API))
+    )))]
     pub fn init(_py: Python<'_>) -> PyResult<()> {
         Ok(())
     }

@@ -10,6 +10,7 @@ import copy
 import gc
 import inspect
 import pickle
+import subprocess
 import sys
 import sysconfig
 import traceback
@@ -229,6 +230,82 @@ def test_what_was_set_on_a_stop_iteration_is_gone_from_the_next():
     assert stop.__cause__ is None and stop.__context__ is None
     assert stop.__suppress_context__ is False
     assert not hasattr(stop, "__notes__") and not hasattr(stop, "extra")
+    # Tracked by the collector again: a cycle through it is collected.
+    assert gc.is_tracked(stop)
+
+    class Result:
+        pass
+
+    stop = stop_of(give(Result()))
+    stop.itself = stop
+    alive = weakref.ref(stop.value)
+    del stop
+    gc.collect()
+    assert alive() is None
+
+
+def test_arguments_taken_hold_of_while_a_stop_iteration_is_cleared_never_change():
+    # Clearing a StopIteration lets go of what was set on it, which can run code; that code can
+    # find the arguments' tuple through the collector and keep it (as a dict key, say).
+    give = returning()
+    marker = object()
+    grabbed: List[Any] = []
+
+    class Grab:
+        def __del__(self) -> None:
+            grabbed.extend(
+                obj
+                for obj in gc.get_objects()
+                if type(obj) is tuple and len(obj) == 1 and obj[0] is marker
+            )
+
+    stop = stop_of(give(marker))
+    stop.extra = Grab()  # in the exception's __dict__: let go of when it is cleared
+    del stop
+    assert grabbed == [(marker,)]
+    assert [stop_of(give(number)).value for number in range(3)] == [0, 1, 2]
+    assert grabbed == [(marker,)]
+
+
+def test_arguments_replaced_on_a_stop_iteration_are_not_the_next_ones():
+    give = returning()
+    for replaced in [[], ["one"], ["one", "two"], ["one", "two", "three"]]:
+        stop = stop_of(give("first"))
+        stop.args = tuple(replaced)  # a new tuple, which the exception alone holds
+        del stop
+        assert stop_of(give("next")).args == ("next",)
+
+
+def test_a_call_whose_memory_runs_out_anywhere_releases_its_result_and_breaks_nothing():
+    testcapi = pytest.importorskip("_testcapi")
+    if not hasattr(testcapi, "set_nomemory"):
+        pytest.skip("no _testcapi.set_nomemory")
+    give = returning()
+
+    class Result:
+        pass
+
+    outcomes = set()
+    for failing in range(12):  # the n-th allocation from the call's first step fails
+        stop_of(give("a StopIteration to reuse"))
+        result = Result()
+        alive = weakref.ref(result)
+        call = give(result)
+        del result
+        testcapi.set_nomemory(failing, failing + 1)
+        try:
+            next(call)
+        except MemoryError:
+            outcomes.add("MemoryError")
+        except StopIteration:
+            outcomes.add("returned")
+        finally:
+            testcapi.remove_mem_hooks()
+        del call
+        gc.collect()
+        assert alive() is None, failing
+    assert outcomes == {"MemoryError", "returned"}
+    assert [stop_of(give(number)).value for number in range(3)] == [0, 1, 2]
 
 
 def test_a_stop_iteration_passes_for_one_and_copies_as_a_plain_one():
@@ -259,6 +336,36 @@ def test_a_result_whose_finaliser_drives_another_call_as_the_stop_iteration_goes
             pass
         assert stop_of(give(number)).value == number
     assert seen == ["inner"] * 3
+
+
+def test_the_extension_imported_a_second_time_keeps_working():
+    # Taken out of sys.modules and imported again, the module runs its initialisation again (in
+    # a child: the test process keeps its one module).
+    script = """
+import asyncio, sys
+import fastbreaker._core
+del sys.modules["fastbreaker._core"]
+import fastbreaker._core as again
+from fastbreaker import CircuitBreaker
+
+@CircuitBreaker()
+async def give(value):
+    return value
+
+async def main():
+    return [await give(number) for number in range(3)]
+
+assert asyncio.run(main()) == [0, 1, 2]
+try:
+    next(give("by hand"))
+except StopIteration as stop:
+    assert stop.value == "by hand"
+print("ok")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "ok"), done.stderr
 
 
 def test_a_just_started_call_takes_only_none():
@@ -507,6 +614,7 @@ def test_a_reference_cycle_through_a_call_is_collected():
 
     # Calls are made from a free list of one: the first from new memory, the next ones from the
     # memory of the one before (with a GIL), which must be tracked by the collector again.
+    gc.collect()  # no call left over by another test to be freed into the free list in between
     addresses = set()
     for _ in range(3):
         box: List[Any] = []
