@@ -19,7 +19,8 @@
 //! `StopIteration`, but `type()` is the subclass.
 //!
 //! Elsewhere (3.9 to 3.11, where only `next()` comes here; 3.14 and later, whose layout this
-//! module does not assume; PyPy and GraalPy) the exception is made the usual way.
+//! module does not assume; free-threaded builds, where `spare` is not used; PyPy and GraalPy) the
+//! exception is made the usual way.
 
 // Where the result travels in the reused subclass: CPython 3.12 and 3.13 with a GIL (PyO3 builds
 // for no free-threaded CPython before 3.14), not limited to the stable ABI (whose exceptions'

@@ -153,6 +153,15 @@ def stop_of(call: Any) -> StopIteration:
     raise AssertionError("the call did not end at its first step")
 
 
+def dropped_arguments_id(give: Any) -> int:
+    """The address of the arguments' tuple of a StopIteration that `give` ended with and that
+    was dropped at once (kept, emptied, for the next one where they are reused)."""
+    stop = stop_of(give("first"))
+    address = id(stop.args)
+    del stop
+    return address
+
+
 def test_a_result_is_let_go_as_soon_as_whoever_took_it_lets_go():
     # The StopIteration the result travels in is kept for the next one, emptied: the result must
     # not live on in it (no garbage collection needed: the last reference goes at the `del`).
@@ -192,9 +201,7 @@ def test_an_emptied_arguments_tuple_found_through_the_collector_is_left_alone():
     # The tuple of the last StopIteration's arguments waits, emptied, for the next one. The
     # collector tracks it, so anyone can take hold of it: then it is never filled again.
     give = returning()
-    stop = stop_of(give("first"))
-    kept_id = id(stop.args)
-    del stop
+    kept_id = dropped_arguments_id(give)
     found = [obj for obj in gc.get_objects() if id(obj) == kept_id]
     assert found == [(None,)]
     assert [stop_of(give(number)).value for number in range(3)] == [0, 1, 2]
@@ -204,9 +211,7 @@ def test_an_emptied_arguments_tuple_found_through_the_collector_is_left_alone():
 @pytest.mark.skipif(not REUSES_STOP_ITERATION, reason="no StopIteration is kept here")
 def test_an_emptied_arguments_tuple_the_collector_let_go_of_is_tracked_again_once_filled():
     give = returning()
-    stop = stop_of(give("first"))
-    kept_id = id(stop.args)
-    del stop
+    kept_id = dropped_arguments_id(give)
     gc.collect()  # holding only None, the tuple is no longer tracked (nothing to follow)
     assert not any(id(obj) == kept_id for obj in gc.get_objects())
     stop = stop_of(give([]))  # a list can be in a cycle: the tuple holding it must be tracked
