@@ -258,13 +258,10 @@ def test_arguments_taken_hold_of_while_a_stop_iteration_is_cleared_never_change(
 
     class Grab:
         def __del__(self) -> None:
-            grabbed.extend(
-                obj
-                for obj in gc.get_objects()
-                if type(obj) is tuple and len(obj) == 1 and obj[0] is marker
-            )
+            grabbed.extend(obj for obj in gc.get_objects() if id(obj) == args_id)
 
     stop = stop_of(give(marker))
+    args_id = id(stop.args)
     stop.extra = Grab()  # in the exception's __dict__: let go of when it is cleared
     del stop
     assert grabbed == [(marker,)]
