@@ -794,6 +794,9 @@ impl PyCircuitBreaker {
     /// A JSON-serialisable snapshot of the breaker.
     pub(crate) fn get_status<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let snap = self.snapshot(py)?;
+        // Read before the store's news are reported: a store queues the notice that it answers
+        // again (or not) before it says so, so a status that shows the change has logged it.
+        let reachable = self.core.store().is_reachable();
         self.publish(py, None)?;
         let config = self.core.config();
         let status = PyDict::new(py);
@@ -825,7 +828,7 @@ impl PyCircuitBreaker {
         self.policy_status(py, &status)?;
         let store = self.core.store();
         status.set_item(intern!(py, "store"), store.describe())?;
-        status.set_item(intern!(py, "store_reachable"), store.is_reachable())?;
+        status.set_item(intern!(py, "store_reachable"), reachable)?;
         let counts = self.core.counters().read();
         let calls = PyDict::new(py);
         calls.set_item(intern!(py, "success"), counts.success)?;

@@ -1169,14 +1169,8 @@ impl Inner {
     }
 
     fn mark_unreachable(self: &Arc<Self>, error: &StoreError) {
-        if self.reachable.swap(false, Ordering::AcqRel) {
-            for shared in self.live_breakers() {
-                shared.degrade();
-            }
-        }
-        // Pooled connections to a server that went away are dead: none is tried again.
-        let dead = std::mem::take(&mut *self.pool.lock());
-        drop(dead);
+        // The warning first, as in `mark_reachable`: whoever sees the store unreachable finds it
+        // already queued.
         if !self.warned.swap(true, Ordering::AcqRel) {
             let mode = self.settings.unavailable;
             let what = match mode {
@@ -1192,17 +1186,28 @@ impl Inner {
                 mode.as_str()
             )));
         }
+        if self.reachable.swap(false, Ordering::AcqRel) {
+            for shared in self.live_breakers() {
+                shared.degrade();
+            }
+        }
+        // Pooled connections to a server that went away are dead: none is tried again.
+        let dead = std::mem::take(&mut *self.pool.lock());
+        drop(dead);
         self.ensure_subscriber();
     }
 
     fn mark_reachable(&self) {
-        self.reachable.store(true, Ordering::Release);
+        // The notice first: whoever sees the store reachable again finds the notice that says so
+        // already queued (a status read between the two would otherwise report it reachable
+        // and log nothing, and the notice would wait for the breaker's next use).
         if self.warned.swap(false, Ordering::AcqRel) {
             self.notify(Notice::StoreReachable(format!(
                 "the circuit breaker store {} answers again; breakers rejoin the shared state",
                 self.url
             )));
         }
+        self.reachable.store(true, Ordering::Release);
     }
 
     fn notify(&self, notice: Notice) {
