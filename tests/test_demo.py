@@ -64,12 +64,21 @@ def test_ctrl_c_ends_the_demo_with_its_summary_and_no_traceback():
     import signal
     import time
 
-    demo = subprocess.Popen(
-        [sys.executable, "-m", "fastbreaker", "demo", "--duration", "30", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    # Ctrl-C at a terminal reaches a demo whose SIGINT is at its default. A test run started in
+    # the background by a non-interactive shell (`bash .ci/run &`) has SIGINT ignored, and a
+    # child inherits that (Python then installs no KeyboardInterrupt handler): the demo would
+    # run its 30 s. A handled signal is reset to its default in a new program, so SIGINT is
+    # handled here while the demo starts.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "fastbreaker", "demo", "--duration", "30", "--port", "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     try:
         assert demo.stdout is not None
         first_line = demo.stdout.readline()  # the demo has started
@@ -79,6 +88,7 @@ def test_ctrl_c_ends_the_demo_with_its_summary_and_no_traceback():
         out, err = demo.communicate(timeout=30)
     finally:
         demo.kill()
+        demo.communicate()  # reaped, its pipes closed, whatever happened
     assert demo.returncode == 130
     assert "interrupted after" in out and "summary:" in out
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
