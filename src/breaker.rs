@@ -796,7 +796,8 @@ impl PyCircuitBreaker {
         let snap = self.snapshot(py)?;
         // Read before the store's news are reported: a store queues the notice that it answers
         // again (or not) before it says so, so a status that shows the change has logged it.
-        let reachable = self.core.store().is_reachable();
+        let store = self.core.store();
+        let reachable = store.is_reachable();
         self.publish(py, None)?;
         let config = self.core.config();
         let status = PyDict::new(py);
@@ -826,7 +827,6 @@ impl PyCircuitBreaker {
             until_reset(snap.open_duration),
         )?;
         self.policy_status(py, &status)?;
-        let store = self.core.store();
         status.set_item(intern!(py, "store"), store.describe())?;
         status.set_item(intern!(py, "store_reachable"), reachable)?;
         let counts = self.core.counters().read();
